@@ -1,0 +1,24 @@
+// The peer on Deno: turns Deno globals into a Runtime and hands over to the shared core.
+// Permissions: --allow-net (signaling, ICE), --allow-env (grpc-js reads GRPC_* variables),
+// --allow-sys=networkInterfaces (werift enumerates interfaces, or gathers nothing, silently),
+// --allow-read (the --ca file and node_modules).
+import { runPeer } from "../core/run.ts";
+
+const encoder = new TextEncoder();
+const signals = ["SIGINT", "SIGTERM"] as const;
+
+const runtime = {
+  description: `deno ${Deno.version.deno}`,
+  env: (name: string) => Deno.env.get(name),
+  readTextFile: (path: string) => Deno.readTextFile(path),
+  out: (line: string) => void Deno.stdout.writeSync(encoder.encode(`${line}\n`)),
+  err: (line: string) => void Deno.stderr.writeSync(encoder.encode(`${line}\n`)),
+  onInterrupt(handler: () => void) {
+    for (const signal of signals) Deno.addSignalListener(signal, handler);
+    return () => signals.forEach((signal) => Deno.removeSignalListener(signal, handler));
+  },
+};
+
+const code = await runPeer(Deno.args, runtime);
+// werift leaves timers and sockets behind after close.
+Deno.exit(code);

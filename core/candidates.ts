@@ -1,0 +1,47 @@
+// ICE candidates as a person reads them: type, protocol, address, port, priority, related address.
+import { Candidate } from "werift";
+
+export interface CandidateInfo {
+  readonly type: string;
+  readonly protocol: string;
+  readonly address: string;
+  readonly port: number;
+  readonly priority: number;
+  readonly foundation: string;
+  readonly relatedAddress?: string;
+  readonly relatedPort?: number;
+  readonly tcpType?: string;
+}
+
+/** Parses "candidate:…" (with or without "a="); undefined when it is not a candidate. */
+export function parseCandidate(text: string): CandidateInfo | undefined {
+  const sdp = text.replace(/^a=/, "").replace(/^candidate:/, "");
+  try {
+    return fromWerift(Candidate.fromSdp(sdp));
+  } catch {
+    return undefined;
+  }
+}
+
+export function fromWerift(candidate: Candidate): CandidateInfo {
+  return {
+    type: candidate.type,
+    protocol: candidate.transport.toLowerCase(),
+    address: candidate.host,
+    port: candidate.port,
+    priority: candidate.priority,
+    foundation: candidate.foundation,
+    ...(candidate.relatedAddress !== undefined ? { relatedAddress: candidate.relatedAddress } : {}),
+    ...(candidate.relatedPort !== undefined ? { relatedPort: candidate.relatedPort } : {}),
+    ...(candidate.tcptype !== undefined ? { tcpType: candidate.tcptype } : {}),
+  };
+}
+
+export function describeCandidate(c: CandidateInfo): string {
+  const related = c.relatedAddress ? ` via ${c.relatedAddress}:${c.relatedPort ?? 0}` : "";
+  return `${c.type.padEnd(5)} ${c.protocol} ${formatAddress(c.address, c.port)}${related} prio ${c.priority}`;
+}
+
+export function formatAddress(address: string, port: number): string {
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}

@@ -1,0 +1,128 @@
+// Why a connection failed, from what the peer saw: its candidates, the other side's, the servers it
+// was given and how far it got. A pure function, so each rule has a test.
+import type { CandidateInfo } from "./candidates.ts";
+import { PeerFailure } from "./failure.ts";
+import type { TurnTransport } from "./ice-config.ts";
+
+/** How far the run got: each phase starts when the previous one succeeded. */
+export type Phase = "waiting-for-peer" | "negotiating" | "ice" | "dtls" | "data-channel" | "exchange";
+
+export type PairState = "frozen" | "waiting" | "in-progress" | "succeeded" | "failed";
+
+export interface PairReport {
+  readonly local: CandidateInfo;
+  readonly remote: CandidateInfo;
+  readonly state: PairState;
+}
+
+export interface Observation {
+  readonly phase: Phase;
+  /** What stopped the run. */
+  readonly trigger: "timeout" | "ice-failed";
+  readonly waitedMs: number;
+  readonly room: string;
+  readonly remotePeerId?: string;
+  readonly local: readonly CandidateInfo[];
+  readonly remote: readonly CandidateInfo[];
+  readonly pairs: readonly PairReport[];
+  readonly stun?: string;
+  readonly turn?: { readonly url: string; readonly transport: TurnTransport };
+  readonly relayOnly: boolean;
+  readonly localGatheringComplete: boolean;
+  readonly remoteEndOfCandidates: boolean;
+  readonly pongs?: { readonly received: number; readonly expected: number };
+}
+
+export function diagnose(o: Observation): PeerFailure {
+  const seconds = `${(o.waitedMs / 1000).toFixed(1)} s`;
+  switch (o.phase) {
+    case "waiting-for-peer":
+      return fail("no-peer", `No other peer joined room "${o.room}" within ${seconds}`, [
+        "Start the other side with the same --room and --signaling-addr",
+      ]);
+    case "negotiating":
+      return fail("no-answer", `Sent an offer to ${o.remotePeerId ?? "the peer"} but got no answer within ${seconds}`, [
+        "Is the other side running with --role answerer? Two offerers never meet",
+      ]);
+    case "ice":
+      return diagnoseIce(o, seconds);
+    case "dtls":
+      return fail("dtls-failed", `ICE connected but the DTLS handshake did not finish within ${seconds}`, [
+        "A middlebox may drop large or fragmented UDP packets (the certificate flight), or the fingerprints did not match",
+      ]);
+    case "data-channel":
+      return fail("data-channel-failed", `DTLS connected but the data channel did not open within ${seconds}`, [
+        "The SCTP association over DTLS did not come up; check both peers' logs",
+      ]);
+    case "exchange":
+      return fail(
+        "exchange-incomplete",
+        `The data channel opened but only ${o.pongs?.received ?? 0} of ${o.pongs?.expected ?? 0} pings came back within ${seconds}`,
+        ["Packets are being lost on the selected path; try again or raise --timeout"],
+      );
+  }
+}
+
+function diagnoseIce(o: Observation, seconds: string): PeerFailure {
+  const localRelay = o.local.some((c) => c.type === "relay");
+  const localSrflx = o.local.some((c) => c.type === "srflx");
+  const remoteSrflx = o.remote.some((c) => c.type === "srflx" || c.type === "prflx");
+  const failedPairs = o.pairs.filter((p) => p.state === "failed").length;
+  const tried = o.pairs.length > 0 ? ` (${failedPairs} of ${o.pairs.length} candidate pairs failed)` : "";
+
+  if (o.local.length === 0) {
+    if (o.relayOnly && o.turn) return turnRefused(o, " and --relay-only allows nothing else");
+    return fail("no-local-candidates", "This peer gathered no ICE candidates at all", [
+      "No usable network interface was found (under Deno, werift needs --allow-sys=networkInterfaces)",
+    ]);
+  }
+  if (o.remote.length === 0) {
+    return fail("no-remote-candidates", `The other peer sent no ICE candidates within ${seconds}`, [
+      "Look at the other peer's report: it may have no usable interface, or a relay-only setup whose TURN server refused it",
+    ]);
+  }
+  if (o.turn && !localRelay && o.localGatheringComplete) {
+    return turnRefused(o, o.relayOnly ? " and --relay-only allows nothing else" : tried);
+  }
+  if (o.stun && !localSrflx && !o.relayOnly && o.localGatheringComplete && o.local.every((c) => isPrivate(c.address))) {
+    return fail("udp-blocked", `No connection${tried}, and the STUN server ${o.stun} never answered: outbound UDP looks blocked`, [
+      "A firewall is probably dropping UDP; use TURN over TCP or TLS: --with-turn with turn:HOST:443?transport=tcp or turns:HOST:443",
+      "Or the STUN server is down or unreachable from this network",
+    ]);
+  }
+  if (localSrflx && remoteSrflx && !localRelay) {
+    return fail(
+      "nat-traversal-failed",
+      `Both peers are behind NAT and every direct path failed${tried}: at least one NAT is likely symmetric (its mapping changes per destination) or a firewall drops inbound UDP`,
+      ["Hole punching cannot cross this pair of networks; a TURN relay can: add --with-turn"],
+    );
+  }
+  if (o.trigger === "ice-failed") {
+    return fail("ice-failed", `Every candidate pair failed${tried}`, [
+      "The peers cannot reach each other's addresses; a firewall drops the checks, or a TURN relay is needed (--with-turn)",
+    ]);
+  }
+  const waitingFor = o.remoteEndOfCandidates ? "" : " (the other peer had not finished gathering)";
+  return fail("ice-timeout", `ICE checks did not succeed within ${seconds}${tried}${waitingFor}`, [
+    "The checks got no answers: a firewall may drop UDP between the peers; try --with-turn",
+  ]);
+}
+
+function turnRefused(o: Observation, detail: string): PeerFailure {
+  const turn = o.turn!;
+  return fail("turn-refused", `The TURN server ${turn.url} gave no relay candidate${detail}`, [
+    "The TURN server refused the allocation (wrong or expired credentials: check --turn-user and TURN_PASSWORD) or is unreachable",
+    turn.transport === "udp" ? "If UDP is blocked here, try turn:HOST:PORT?transport=tcp" : `Check that ${turn.transport.toUpperCase()} to the TURN server is allowed`,
+  ]);
+}
+
+function fail(reason: string, message: string, hints: string[]): PeerFailure {
+  return new PeerFailure("connection", reason, message, { hints });
+}
+
+/** Addresses that cannot be reached from the internet without a mapping. */
+export function isPrivate(address: string): boolean {
+  if (address.includes(":")) return /^(fe80:|fc|fd|::1$)/i.test(address);
+  const [a = 0, b = 0] = address.split(".").map(Number);
+  return a === 10 || a === 127 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254);
+}

@@ -1,0 +1,118 @@
+// The werift RTCPeerConnection, with every state change it can tell reported, and the facts that
+// werift keeps inside its ICE agent (candidate pairs, the nominated pair) read out in our terms.
+import { CandidatePairState, RTCPeerConnection, type CandidatePair } from "werift";
+import { describeCandidate, fromWerift, type CandidateInfo } from "./candidates.ts";
+import type { PairReport, PairState } from "./diagnose.ts";
+import type { IceSetup } from "./ice-config.ts";
+import type { Report } from "./report.ts";
+
+export interface SelectedPair {
+  readonly local: CandidateInfo & { readonly relayProtocol?: string };
+  readonly remote: CandidateInfo;
+  /** The STUN round trip werift measured on this pair, when it has one. */
+  readonly iceRttMs?: number;
+}
+
+export type StateListener = (kind: "ice" | "connection" | "dtls" | "sctp", state: string) => void;
+
+export function createPeerConnection(setup: IceSetup, report: Report, onState: StateListener): RTCPeerConnection {
+  const pc = new RTCPeerConnection(setup.config);
+  pc.signalingStateChange.subscribe((state) => report.step("signaling-state", `signaling state ${state}`, { state }));
+  pc.iceGatheringStateChange.subscribe((state) => report.step("ice-gathering-state", `ICE gathering ${state}`, { state }));
+  pc.iceConnectionStateChange.subscribe((state) => {
+    report.step("ice-connection-state", `ICE connection ${state}${state === "completed" ? " (werift: gathering done, not a result)" : ""}`, { state });
+    onState("ice", state);
+  });
+  pc.connectionStateChange.subscribe((state) => {
+    report.step("connection-state", `peer connection ${state}`, { state });
+    onState("connection", state);
+  });
+  return pc;
+}
+
+/**
+ * DTLS and SCTP transports exist only once a description is set, so their states are wired then.
+ * Safe to call more than once.
+ */
+export function watchTransports(pc: RTCPeerConnection, report: Report, onState: StateListener): void {
+  const watched = watchedTransports(pc);
+  for (const dtls of pc.dtlsTransports) {
+    if (watched.has(dtls)) continue;
+    watched.add(dtls);
+    dtls.onStateChange.subscribe((state) => {
+      report.step("dtls-state", `DTLS ${state}`, { state });
+      onState("dtls", state);
+    });
+  }
+  const sctp = pc.sctpTransport?.sctp;
+  if (!sctp || watched.has(sctp)) return;
+  watched.add(sctp);
+  for (const state of ["connecting", "connected", "closed"] as const) {
+    sctp.stateChanged[state].subscribe(() => {
+      report.step("sctp-state", `SCTP ${state}`, { state });
+      onState("sctp", state);
+    });
+  }
+}
+
+const watchedByPc = new WeakMap<RTCPeerConnection, Set<object>>();
+
+function watchedTransports(pc: RTCPeerConnection): Set<object> {
+  let set = watchedByPc.get(pc);
+  if (!set) {
+    set = new Set();
+    watchedByPc.set(pc, set);
+  }
+  return set;
+}
+
+function iceAgent(pc: RTCPeerConnection) {
+  return pc.iceTransports[0]?.connection;
+}
+
+const PAIR_STATES: Record<CandidatePairState, PairState> = {
+  [CandidatePairState.FROZEN]: "frozen",
+  [CandidatePairState.WAITING]: "waiting",
+  [CandidatePairState.IN_PROGRESS]: "in-progress",
+  [CandidatePairState.SUCCEEDED]: "succeeded",
+  [CandidatePairState.FAILED]: "failed",
+};
+
+export function candidatePairs(pc: RTCPeerConnection): PairReport[] {
+  return (iceAgent(pc)?.checkList ?? []).map((pair) => ({
+    local: fromWerift(pair.localCandidate),
+    remote: fromWerift(pair.remoteCandidate),
+    state: PAIR_STATES[pair.state],
+  }));
+}
+
+/**
+ * werift never reports "failed": when every pair has failed its state stays "checking". Failure is
+ * decided here instead: both sides finished gathering and no pair is left that could succeed
+ * (which includes having no pair at all, e.g. a relay-only peer whose TURN server said no).
+ */
+export function iceHasFailed(pc: RTCPeerConnection, remoteEndOfCandidates: boolean): boolean {
+  const agent = iceAgent(pc);
+  if (!agent || !agent.localCandidatesEnd || !remoteEndOfCandidates) return false;
+  return agent.checkList.every((pair) => pair.state === CandidatePairState.FAILED);
+}
+
+export function selectedPair(pc: RTCPeerConnection, setup: IceSetup): SelectedPair | undefined {
+  const agent = iceAgent(pc);
+  if (!agent) return undefined;
+  const pair: CandidatePair | undefined =
+    agent.nominated ?? agent.checkList.find((p) => p.nominated || p.remoteNominated) ?? agent.checkList.find((p) => p.state === CandidatePairState.SUCCEEDED);
+  if (!pair) return undefined;
+  const local = fromWerift(pair.localCandidate);
+  return {
+    // werift labels relay candidates "udp" even over TURN/TCP: say which transport reached TURN.
+    local: local.type === "relay" && setup.turn ? { ...local, relayProtocol: setup.turn.transport } : local,
+    remote: fromWerift(pair.remoteCandidate),
+    ...(pair.rtt !== undefined ? { iceRttMs: Math.round(pair.rtt * 100000) / 100 } : {}),
+  };
+}
+
+export function describePair(pair: SelectedPair): string {
+  const relay = pair.local.relayProtocol ? ` (relayed over TURN/${pair.local.relayProtocol})` : "";
+  return `${describeCandidate(pair.local)}  <->  ${describeCandidate(pair.remote)}${relay}`;
+}

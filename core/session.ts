@@ -1,0 +1,519 @@
+// One peer's run, from registration to bye: find the other peer, negotiate, trickle candidates,
+// open the data channel, measure round trips, and say what happened or why it did not.
+import type { RTCDataChannel, RTCPeerConnection } from "werift";
+import type { PeerInfo, PeerMessage, RegisterResponse, Signal, SubscribeResponse } from "../gen/icetest/signaling/v1/signaling.ts";
+import { SdpType } from "../gen/icetest/signaling/v1/signaling.ts";
+import { describeCandidate, parseCandidate, type CandidateInfo } from "./candidates.ts";
+import { deferred, type Deferred } from "./deferred.ts";
+import { diagnose, type Phase } from "./diagnose.ts";
+import { PeerFailure, asFailure } from "./failure.ts";
+import { chooseIceServers, type IceSetup } from "./ice-config.ts";
+import type { PeerOptions } from "./options.ts";
+import {
+  candidatePairs,
+  createPeerConnection,
+  describePair,
+  iceHasFailed,
+  selectedPair,
+  watchTransports,
+  type SelectedPair,
+  type StateListener,
+} from "./peer-connection.ts";
+import { PingPong } from "./pingpong.ts";
+import type { Report } from "./report.ts";
+import { SignalingChannel, type SignalingConnection } from "./signaling.ts";
+import type { Summary, Timings } from "./summary.ts";
+import { RemoteCandidates } from "./trickle.ts";
+
+export const DATA_CHANNEL_LABEL = "ice-test";
+const ICE_FAILURE_POLL_MS = 250;
+/** Diagnoses that blame this peer's own network or servers, not the other side's. */
+const LOCAL_CAUSES = new Set(["no-local-candidates", "turn-refused", "udp-blocked"]);
+
+export interface SessionContext {
+  readonly options: PeerOptions;
+  readonly connection: SignalingConnection;
+  readonly report: Report;
+  /** "node 20.20.2 werift 0.24.4", sent to the other peer and shown in the summary. */
+  readonly runtime: string;
+  readonly version: string;
+}
+
+export class PeerSession {
+  private readonly options: PeerOptions;
+  private readonly report: Report;
+  private readonly signaling: SignalingChannel;
+  /** Rejects when the run must stop: timeout, interrupt, signaling lost, peer gone, ICE failed. */
+  private readonly stopped = deferred<never>();
+  private readonly remoteFound = deferred<string>();
+  private readonly answerReceived = deferred<void>();
+  private readonly channelOpen = deferred<RTCDataChannel>();
+  private readonly timings: Timings = {};
+  private readonly localCandidates: CandidateInfo[] = [];
+  private readonly remoteCandidates: CandidateInfo[] = [];
+  private phase: Phase = "waiting-for-peer";
+  private phaseStartedAt = 0;
+  private self = "";
+  private remote: string | undefined;
+  private pendingOffer: PeerMessage | undefined;
+  private setup: IceSetup | undefined;
+  private pc: RTCPeerConnection | undefined;
+  private trickle: RemoteCandidates | undefined;
+  private pingPong: PingPong | undefined;
+  private localGatheringComplete = false;
+  private remoteEndOfCandidates = false;
+  private selected: SelectedPair | undefined;
+  private remoteGone = false;
+
+  constructor(private readonly context: SessionContext) {
+    this.options = context.options;
+    this.report = context.report;
+    this.signaling = new SignalingChannel(context.connection);
+  }
+
+  /** Stops the run from outside (Ctrl-C). */
+  interrupt(): void {
+    this.stopped.reject(new PeerFailure("interrupted", "interrupted", "Interrupted"));
+  }
+
+  async run(): Promise<Summary> {
+    let failure: PeerFailure | undefined;
+    const timers: ReturnType<typeof setTimeout>[] = [];
+    try {
+      await this.race(this.join());
+      const remote = await this.race(this.remoteFound.promise, this.options.waitMs, timers);
+      this.enterPhase("negotiating");
+      timers.push(this.startDeadline());
+      await this.race(this.negotiate(remote));
+      await this.race(this.exchange(await this.race(this.channelOpen.promise)));
+      this.timings.done = this.report.elapsed();
+      await this.sayBye("done");
+    } catch (err) {
+      failure = asFailure(err);
+      this.report.step("error", `FAILED: ${failure.message}`, { kind: failure.kind, reason: failure.reason, message: failure.message });
+      if (failure.kind !== "signaling" && failure.reason !== "peer-left") await this.sayBye(failure.reason);
+    } finally {
+      timers.forEach(clearTimeout);
+      await this.shutDown();
+    }
+    return this.summary(failure);
+  }
+
+  private async join(): Promise<void> {
+    const response = await this.signaling.register(this.options.room, this.options.id, {
+      name: "ice-test",
+      version: this.context.version,
+      runtime: this.context.runtime,
+    });
+    this.self = response.peerId;
+    this.timings.register = this.report.elapsed();
+    this.report.step("registered", `registered as ${response.peerId} in room ${response.room} (${this.context.runtime})`, {
+      peerId: response.peerId,
+      room: response.room,
+      role: this.options.role,
+      peers: response.peers.map((p) => p.peerId),
+      iceServers: response.iceServers.map((s) => ({ urls: s.urls, username: s.username })),
+    });
+    this.setup = chooseIceServers(this.options, response.iceServers);
+    this.reportIceSetup(this.setup, response);
+    const subscribed = deferred<void>();
+    this.signaling.subscribe(
+      (event) => this.onEvent(event, subscribed),
+      (failure) => failure && this.stopped.reject(failure),
+    );
+    await this.race(subscribed.promise);
+    response.peers.forEach((peer) => this.consider(peer));
+  }
+
+  private reportIceSetup(setup: IceSetup, response: RegisterResponse): void {
+    const turn = setup.turn ? `, TURN ${setup.turn.url} as ${setup.turn.username || "(no user)"}` : ", no TURN";
+    const stun = setup.stun ? `STUN ${setup.stun}` : "no STUN (werift will fall back to stun.l.google.com:19302)";
+    this.report.step("ice-servers", `using ${stun}${turn}${setup.relayOnly ? ", relay only" : ""}`, {
+      stun: setup.stun ?? null,
+      turn: setup.turn ?? null,
+      relayOnly: setup.relayOnly,
+      offeredByServer: response.iceServers.length,
+    });
+  }
+
+  private onEvent(event: SubscribeResponse, subscribed: Deferred<void>): void {
+    const payload = event.event;
+    if (!payload) return;
+    switch (payload.$case) {
+      case "subscribed":
+        this.timings.subscribed = this.report.elapsed();
+        this.report.step("subscribed", `subscribed; ${payload.value.peers.length} other peer(s) in the room`, {
+          peers: payload.value.peers.map((p) => p.peerId),
+        });
+        subscribed.resolve();
+        payload.value.peers.forEach((peer) => this.consider(peer));
+        return;
+      case "peerJoined":
+        if (!payload.value.peer) return;
+        this.report.step("peer-joined", `peer ${payload.value.peer.peerId} joined (${describeClient(payload.value.peer)})`, {
+          peerId: payload.value.peer.peerId,
+          client: payload.value.peer.client ?? null,
+        });
+        this.consider(payload.value.peer);
+        return;
+      case "peerLeft":
+        this.report.step("peer-left", `peer ${payload.value.peerId} left (${payload.value.reason})`, payload.value);
+        if (payload.value.peerId === this.remote) this.onRemoteGone(payload.value.reason);
+        return;
+      case "message":
+        this.onMessage(payload.value, event.sequence);
+        return;
+    }
+  }
+
+  /** The offerer calls the first suitable peer it sees. */
+  private consider(peer: PeerInfo): void {
+    if (this.options.role !== "offerer" || this.remote) return;
+    if (this.options.peer && peer.peerId !== this.options.peer) return;
+    this.chooseRemote(peer.peerId);
+  }
+
+  private chooseRemote(peerId: string): void {
+    this.remote = peerId;
+    this.timings.peerFound = this.report.elapsed();
+    this.report.step("peer-chosen", `meeting peer ${peerId}`, { peerId });
+    this.remoteFound.resolve(peerId);
+  }
+
+  private onMessage(message: PeerMessage, sequence: bigint): void {
+    const kind = message.signal?.kind;
+    if (!kind) return;
+    if (kind.$case === "description" && kind.value.type === SdpType.SDP_TYPE_OFFER) {
+      this.onOffer(message);
+      return;
+    }
+    if (message.fromPeerId !== this.remote) {
+      this.report.step("ignored", `ignored ${kind.$case} from ${message.fromPeerId} (not our peer)`, { from: message.fromPeerId, kind: kind.$case, sequence });
+      return;
+    }
+    switch (kind.$case) {
+      case "description":
+        this.onAnswer(kind.value.type, kind.value.sdp);
+        return;
+      case "candidate":
+        this.onRemoteCandidate(kind.value.candidate, kind.value.sdpMid, kind.value.sdpMLineIndex);
+        return;
+      case "endOfCandidates":
+        this.remoteEndOfCandidates = true;
+        this.report.step("remote-end-of-candidates", `peer ${message.fromPeerId} has sent all its candidates`, {});
+        void this.remoteTrickle().end().catch((err: unknown) => this.stopped.reject(asFailure(err)));
+        return;
+      case "bye":
+        this.report.step("bye-received", `bye from ${message.fromPeerId} (${kind.value.reason})`, { reason: kind.value.reason });
+        this.onRemoteGone(`said bye: ${kind.value.reason}`);
+        return;
+      case "text":
+        this.report.step("text-received", `text from ${message.fromPeerId}: ${kind.value}`, { text: kind.value });
+        return;
+    }
+  }
+
+  private onOffer(message: PeerMessage): void {
+    if (this.options.role === "offerer") {
+      this.stopped.reject(
+        new PeerFailure("usage", "two-offerers", `Peer ${message.fromPeerId} sent an offer, but this peer is the offerer too`, {
+          hints: ["Start one side with --role answerer"],
+        }),
+      );
+      return;
+    }
+    if (this.remote && message.fromPeerId !== this.remote) {
+      this.report.step("ignored", `ignored an offer from ${message.fromPeerId}: already meeting ${this.remote}`, { from: message.fromPeerId });
+      return;
+    }
+    if (this.options.peer && message.fromPeerId !== this.options.peer) {
+      this.report.step("ignored", `ignored an offer from ${message.fromPeerId}: waiting for ${this.options.peer}`, { from: message.fromPeerId });
+      return;
+    }
+    if (this.remote) return;
+    this.timings.offer = this.report.elapsed();
+    this.report.step("offer-received", `offer received from ${message.fromPeerId}`, { from: message.fromPeerId });
+    this.pendingOffer = message;
+    this.chooseRemote(message.fromPeerId);
+  }
+
+  private onAnswer(type: SdpType, sdp: string): void {
+    if (this.options.role !== "offerer" || type !== SdpType.SDP_TYPE_ANSWER || !this.pc) return;
+    this.timings.answer = this.report.elapsed();
+    this.report.step("answer-received", `answer received from ${this.remote}`, {});
+    this.pc
+      .setRemoteDescription({ type: "answer", sdp })
+      .then(() => this.afterRemoteDescription())
+      .then(() => this.answerReceived.resolve())
+      .catch((err: unknown) => this.stopped.reject(negotiationFailure("apply the answer", err)));
+  }
+
+  private onRemoteCandidate(candidate: string, sdpMid: string | undefined, sdpMLineIndex: number | undefined): void {
+    const info = parseCandidate(candidate);
+    if (info) {
+      this.remoteCandidates.push(info);
+      this.report.step("remote-candidate", `remote candidate ${describeCandidate(info)}`, info);
+    } else {
+      this.report.step("remote-candidate-unparsed", `remote candidate not understood: ${candidate}`, { candidate });
+    }
+    const init = { candidate, ...(sdpMid !== undefined ? { sdpMid } : {}), ...(sdpMLineIndex !== undefined ? { sdpMLineIndex } : {}) };
+    this.remoteTrickle().add(init).catch((err: unknown) => this.report.step("remote-candidate-rejected", `werift rejected a remote candidate: ${errorText(err)}`, { candidate }));
+  }
+
+  private remoteTrickle(): RemoteCandidates {
+    this.trickle ??= new RemoteCandidates((init) => this.pc!.addIceCandidate(init ?? undefined));
+    return this.trickle;
+  }
+
+  private onRemoteGone(why: string): void {
+    this.remoteGone = true;
+    if (this.pingPong && this.phase === "exchange") {
+      this.pingPong.peerFinished();
+      return;
+    }
+    this.stopped.reject(this.ownCause() ?? new PeerFailure("connection", "peer-left", `Peer ${this.remote} left before the connection was up (${why})`));
+  }
+
+  /**
+   * When the other side gives up during ICE, the reason may well be on this side (our TURN server
+   * refused us, we gathered nothing): say that rather than "peer left".
+   */
+  private ownCause(): PeerFailure | undefined {
+    if (this.phase !== "ice" || !this.localGatheringComplete) return undefined;
+    const failure = diagnose(this.observe("ice-failed"));
+    return LOCAL_CAUSES.has(failure.reason) ? failure : undefined;
+  }
+
+  private async negotiate(remote: string): Promise<void> {
+    const setup = this.setup!;
+    const onState: StateListener = (kind, state) => this.onTransportState(kind, state);
+    const pc = createPeerConnection(setup, this.report, onState);
+    this.pc = pc;
+    pc.onIceCandidate.subscribe((candidate) => this.onLocalCandidate(remote, candidate));
+    if (this.options.role === "offerer") await this.offer(pc, remote);
+    else await this.answer(pc, remote);
+    watchTransports(pc, this.report, onState);
+    this.enterPhase("ice");
+    this.watchForIceFailure(pc);
+  }
+
+  private async offer(pc: RTCPeerConnection, remote: string): Promise<void> {
+    this.watchChannel(pc.createDataChannel(DATA_CHANNEL_LABEL, { ordered: true }));
+    const offer = await pc.createOffer();
+    // werift's setLocalDescription resolves only once gathering is complete; the offer goes out
+    // first, so candidates trickle behind it instead of waiting for the slowest server.
+    const sent = this.signaling.send(remote, description(SdpType.SDP_TYPE_OFFER, offer.sdp));
+    this.gatherWith(pc.setLocalDescription(offer));
+    await sent;
+    this.timings.offer = this.report.elapsed();
+    this.report.step("offer-sent", `offer sent to ${remote}`, { sdpBytes: offer.sdp.length });
+    await this.race(this.answerReceived.promise);
+  }
+
+  private async answer(pc: RTCPeerConnection, remote: string): Promise<void> {
+    pc.onDataChannel.subscribe((channel) => this.watchChannel(channel));
+    const offer = this.pendingOffer!.signal!.kind as { value: { sdp: string } };
+    await pc.setRemoteDescription({ type: "offer", sdp: offer.value.sdp }).catch((err: unknown) => {
+      throw negotiationFailure("apply the offer", err);
+    });
+    await this.afterRemoteDescription();
+    const answer = await pc.createAnswer();
+    const sent = this.signaling.send(remote, description(SdpType.SDP_TYPE_ANSWER, answer.sdp));
+    this.gatherWith(pc.setLocalDescription(answer));
+    await sent;
+    this.timings.answer = this.report.elapsed();
+    this.report.step("answer-sent", `answer sent to ${remote}`, { sdpBytes: answer.sdp.length });
+  }
+
+  private async afterRemoteDescription(): Promise<void> {
+    const released = await this.remoteTrickle().descriptionSet();
+    if (released > 0) this.report.step("remote-candidates-released", `applied ${released} remote candidate(s) held until the description arrived`, { count: released });
+  }
+
+  private gatherWith(setLocal: Promise<unknown>): void {
+    setLocal.catch((err: unknown) => this.stopped.reject(negotiationFailure("set the local description", err)));
+  }
+
+  private onLocalCandidate(remote: string, candidate: { candidate: string; sdpMid?: string; sdpMLineIndex?: number } | undefined): void {
+    if (!candidate) {
+      this.localGatheringComplete = true;
+      this.report.step("local-candidates-complete", `all local candidates gathered (${this.localCandidates.length})`, { count: this.localCandidates.length });
+      void this.signaling.send(remote, { kind: { $case: "endOfCandidates", value: { usernameFragment: "" } } }).catch((err: unknown) => this.stopped.reject(err));
+      return;
+    }
+    const info = parseCandidate(candidate.candidate);
+    if (info && this.options.bind && !onBindAddress(info, this.options.bind)) {
+      this.report.step("local-candidate-skipped", `local candidate ${describeCandidate(info)} skipped: not on --bind ${this.options.bind}`, info);
+      return;
+    }
+    if (info) {
+      this.localCandidates.push(info);
+      this.report.step("local-candidate", `local candidate ${describeCandidate(info)}`, info);
+    }
+    const value = {
+      candidate: candidate.candidate,
+      ...(candidate.sdpMid !== undefined ? { sdpMid: candidate.sdpMid } : {}),
+      ...(candidate.sdpMLineIndex !== undefined ? { sdpMLineIndex: candidate.sdpMLineIndex } : {}),
+    };
+    void this.signaling.send(remote, { kind: { $case: "candidate", value } }).catch((err: unknown) => this.stopped.reject(err));
+  }
+
+  private onTransportState(kind: "ice" | "connection" | "dtls" | "sctp", state: string): void {
+    if (kind === "ice" && state === "connected" && this.timings.iceConnected === undefined) {
+      this.timings.iceConnected = this.report.elapsed();
+      this.selected = selectedPair(this.pc!, this.setup!);
+      if (this.selected) this.report.step("selected-pair", `selected pair ${describePair(this.selected)}`, { ...this.selected });
+      this.enterPhase("dtls");
+    }
+    if (kind === "dtls" && state === "connected" && this.timings.dtlsConnected === undefined) {
+      this.timings.dtlsConnected = this.report.elapsed();
+      this.enterPhase("data-channel");
+    }
+    if (kind === "dtls" && state === "failed") {
+      this.stopped.reject(new PeerFailure("connection", "dtls-failed", "The DTLS handshake failed", { hints: ["The certificate fingerprints may not match the SDP, or the path drops large UDP packets"] }));
+    }
+  }
+
+  private watchChannel(channel: RTCDataChannel): void {
+    channel.stateChanged.subscribe((state) => {
+      this.report.step("data-channel-state", `data channel "${channel.label}" ${state}`, { label: channel.label, state });
+      if (state === "open") {
+        this.timings.channelOpen = this.report.elapsed();
+        this.channelOpen.resolve(channel);
+      }
+    });
+    channel.onMessage.subscribe((data) => this.pingPong?.receive(data));
+  }
+
+  private async exchange(channel: RTCDataChannel): Promise<void> {
+    this.enterPhase("exchange");
+    // Nominated pair may change until the channel is up; report the one actually carrying data.
+    const selected = selectedPair(this.pc!, this.setup!);
+    if (selected && describePair(selected) !== (this.selected && describePair(this.selected))) {
+      this.selected = selected;
+      this.report.step("selected-pair", `selected pair ${describePair(selected)}`, { ...selected });
+    }
+    const pingPong = new PingPong(channel, this.options.messages, {
+      onRoundTrip: (seq, rttMs) => this.report.step("round-trip", `ping ${seq}/${this.options.messages} round trip ${rttMs.toFixed(2)} ms`, { seq, rttMs }),
+      onUnexpected: (text) => this.report.step("unexpected-message", `unexpected data channel message: ${text.slice(0, 200)}`, {}),
+    });
+    this.pingPong = pingPong;
+    await pingPong.run();
+  }
+
+  private watchForIceFailure(pc: RTCPeerConnection): void {
+    const timer = setInterval(() => {
+      if (this.stopped.settled || this.phase !== "ice") {
+        clearInterval(timer);
+        return;
+      }
+      if (iceHasFailed(pc, this.remoteEndOfCandidates)) {
+        clearInterval(timer);
+        this.stopped.reject(diagnose(this.observe("ice-failed")));
+      }
+    }, ICE_FAILURE_POLL_MS);
+  }
+
+  private startDeadline(): ReturnType<typeof setTimeout> {
+    return setTimeout(() => this.stopped.reject(diagnose(this.observe("timeout"))), this.options.timeoutMs);
+  }
+
+  private observe(trigger: "timeout" | "ice-failed") {
+    return {
+      phase: this.phase,
+      trigger,
+      waitedMs: this.report.elapsed() - (this.phase === "waiting-for-peer" ? this.phaseStartedAt : this.timings.peerFound ?? 0),
+      room: this.options.room,
+      ...(this.remote ? { remotePeerId: this.remote } : {}),
+      local: this.localCandidates,
+      remote: this.remoteCandidates,
+      pairs: this.pc ? candidatePairs(this.pc) : [],
+      ...(this.setup?.stun ? { stun: this.setup.stun } : {}),
+      ...(this.setup?.turn ? { turn: this.setup.turn } : {}),
+      relayOnly: this.options.relayOnly,
+      localGatheringComplete: this.localGatheringComplete,
+      remoteEndOfCandidates: this.remoteEndOfCandidates,
+      ...(this.pingPong ? { pongs: { received: this.pingPong.pongs, expected: this.options.messages } } : {}),
+    };
+  }
+
+  private enterPhase(phase: Phase): void {
+    this.phase = phase;
+    this.phaseStartedAt = this.report.elapsed();
+  }
+
+  /** Waits for `step`, unless the run is stopped first or `limitMs` passes (then: diagnose). */
+  private race<T>(step: Promise<T>, limitMs?: number, timers?: ReturnType<typeof setTimeout>[]): Promise<T> {
+    const contenders: Promise<T>[] = [step, this.stopped.promise];
+    if (limitMs !== undefined) {
+      contenders.push(
+        new Promise<never>((_, reject) => {
+          timers?.push(setTimeout(() => reject(diagnose(this.observe("timeout"))), limitMs));
+        }),
+      );
+    }
+    return Promise.race(contenders);
+  }
+
+  /** Best effort: the other peer may already have left, which is no failure of ours. */
+  private async sayBye(reason: string): Promise<void> {
+    if (!this.remote || this.remoteGone) return;
+    try {
+      await this.signaling.send(this.remote, { kind: { $case: "bye", value: { reason } } });
+      this.report.step("bye-sent", `bye sent to ${this.remote}`, { peerId: this.remote, reason });
+    } catch (err) {
+      this.report.step("bye-not-sent", `bye not delivered: ${errorText(err)}`, { reason });
+    }
+  }
+
+  private async shutDown(): Promise<void> {
+    await this.pc?.close().catch(() => undefined);
+    await this.signaling.close();
+  }
+
+  private summary(failure: PeerFailure | undefined): Summary {
+    const rtt = this.pingPong?.stats();
+    return {
+      connected: failure === undefined,
+      role: this.options.role,
+      runtime: this.context.runtime,
+      room: this.options.room,
+      peerId: this.self || null,
+      remotePeerId: this.remote ?? null,
+      selectedPair: this.selected ?? null,
+      rttMs: rtt ? { min: rtt.min, avg: rtt.avg, max: rtt.max, count: rtt.samples.length } : null,
+      messages: { sent: this.pingPong?.sent ?? 0, received: this.pingPong?.received ?? 0 },
+      timingsMs: { ...this.timings, total: this.report.elapsed() },
+      candidates: { local: this.localCandidates, remote: this.remoteCandidates },
+      iceServers: { stun: this.setup?.stun ?? null, turn: this.setup?.turn ?? null, relayOnly: this.options.relayOnly },
+      ...(failure ? { error: { kind: failure.kind, reason: failure.reason, message: failure.message, hints: failure.hints } } : {}),
+      exitCode: failure?.exitCode ?? 0,
+    };
+  }
+}
+
+/** Host and server-reflexive candidates sit on a local address: the host's, or the srflx's base. */
+function onBindAddress(candidate: CandidateInfo, bind: string): boolean {
+  if (candidate.type === "host") return candidate.address === bind;
+  if (candidate.type === "srflx") return candidate.relatedAddress === bind;
+  return true;
+}
+
+function description(type: SdpType, sdp: string): Signal {
+  return { kind: { $case: "description", value: { type, sdp } } };
+}
+
+function negotiationFailure(what: string, err: unknown): PeerFailure {
+  return new PeerFailure("connection", "negotiation-failed", `Could not ${what}: ${errorText(err)}`, { cause: err });
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function describeClient(peer: PeerInfo): string {
+  const client = peer.client;
+  if (!client) return "unknown client";
+  return [client.name, client.version, client.runtime].filter(Boolean).join(" ");
+}
+

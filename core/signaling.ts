@@ -1,0 +1,150 @@
+// The peer's side of the signaling contract: register, one Subscribe stream, ordered sends, leave.
+// Every gRPC failure becomes one PeerFailure("signaling") with a sentence a person can act on.
+import { Buffer } from "node:buffer";
+import { credentials, Metadata, status, type ChannelCredentials, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import {
+  SignalingServiceClient,
+  type ClientInfo,
+  type RegisterResponse,
+  type Signal,
+  type SubscribeResponse,
+} from "../gen/icetest/signaling/v1/signaling.ts";
+import { PeerFailure } from "./failure.ts";
+import type { SignalingTarget } from "./options.ts";
+
+const CALL_DEADLINE_MS = 10_000;
+
+export interface SignalingConnection {
+  readonly target: SignalingTarget;
+  /** PEM of the CA to trust instead of the system's. */
+  readonly ca?: string;
+  readonly tlsServerName?: string;
+}
+
+export class SignalingChannel {
+  private readonly client: SignalingServiceClient;
+  private readonly target: SignalingTarget;
+  private token = "";
+  private stream: ClientReadableStream<SubscribeResponse> | undefined;
+  /** Sends go out one at a time so the recipient sees them in the order we made them. */
+  private sendChain: Promise<unknown> = Promise.resolve();
+
+  constructor(connection: SignalingConnection) {
+    this.target = connection.target;
+    const options: Record<string, string | number> = {
+      "grpc.keepalive_time_ms": 20_000,
+      "grpc.keepalive_timeout_ms": 10_000,
+    };
+    if (connection.tlsServerName) options["grpc.ssl_target_name_override"] = connection.tlsServerName;
+    this.client = new SignalingServiceClient(connection.target.address, channelCredentials(connection), options);
+  }
+
+  async register(room: string, peerId: string | undefined, client: ClientInfo): Promise<RegisterResponse> {
+    const response = await this.unary<RegisterResponse>("Register", (callback) =>
+      this.client.register({ room, peerId: peerId ?? "", client }, new Metadata(), { deadline: deadline() }, callback),
+    );
+    this.token = response.sessionToken;
+    return response;
+  }
+
+  /**
+   * Opens the stream. `onEvent` sees every event in order; `onEnd` is told once, with a failure
+   * unless the stream was closed by us.
+   */
+  subscribe(onEvent: (event: SubscribeResponse) => void, onEnd: (failure?: PeerFailure) => void): void {
+    const stream = this.client.subscribe({ sessionToken: this.token });
+    this.stream = stream;
+    let ended = false;
+    const end = (failure?: PeerFailure) => {
+      if (ended) return;
+      ended = true;
+      onEnd(failure);
+    };
+    stream.on("data", onEvent);
+    stream.on("error", (err: ServiceError) => {
+      end(err.code === status.CANCELLED && this.stream === undefined ? undefined : this.failure("Subscribe", err));
+    });
+    stream.on("end", () => end(this.stream === undefined ? undefined : this.closedByServer()));
+  }
+
+  /** Queues one signal; the returned promise settles when the server has accepted it. */
+  send(toPeerId: string, signal: Signal): Promise<void> {
+    const sent = this.sendChain.then(() =>
+      this.unary<unknown>("SendMessage", (callback) =>
+        this.client.sendMessage({ sessionToken: this.token, toPeerId, signal }, new Metadata(), { deadline: deadline() }, callback),
+      ),
+    );
+    this.sendChain = sent.catch(() => undefined);
+    return sent.then(() => undefined);
+  }
+
+  /** Leaves the room and closes everything; never throws, since it runs on the way out. */
+  async close(): Promise<void> {
+    await this.sendChain;
+    const stream = this.stream;
+    this.stream = undefined;
+    stream?.cancel();
+    if (this.token) {
+      await this.unary("Leave", (callback) =>
+        this.client.leave({ sessionToken: this.token }, new Metadata(), { deadline: Date.now() + 2000 }, callback),
+      ).catch(() => undefined);
+    }
+    this.client.close();
+  }
+
+  private unary<T>(method: string, call: (callback: (err: ServiceError | null, value?: T) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      call((err, value) => (err ? reject(this.failure(method, err)) : resolve(value as T)));
+    });
+  }
+
+  private closedByServer(): PeerFailure {
+    return new PeerFailure("signaling", "signaling-closed", `Signaling server ${this.target.url} closed the Subscribe stream`);
+  }
+
+  private failure(method: string, err: ServiceError): PeerFailure {
+    return new PeerFailure("signaling", signalingReason(err.code), describe(this.target, method, err), { cause: err, hints: hintsFor(this.target, err) });
+  }
+}
+
+function deadline(): number {
+  return Date.now() + CALL_DEADLINE_MS;
+}
+
+function channelCredentials(connection: SignalingConnection): ChannelCredentials {
+  if (!connection.target.tls) return credentials.createInsecure();
+  return credentials.createSsl(connection.ca ? Buffer.from(connection.ca) : null);
+}
+
+function signalingReason(code: status): string {
+  switch (code) {
+    case status.UNAVAILABLE:
+    case status.DEADLINE_EXCEEDED:
+      return "signaling-unreachable";
+    case status.UNAUTHENTICATED:
+    case status.PERMISSION_DENIED:
+      return "signaling-refused";
+    default:
+      return "signaling-error";
+  }
+}
+
+function describe(target: SignalingTarget, method: string, err: ServiceError): string {
+  const where = `signaling server ${target.url}`;
+  if (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED) {
+    return `Cannot reach ${where}: ${err.details || status[err.code]}`;
+  }
+  return `${method} failed at ${where}: ${err.details || status[err.code]} (${status[err.code]})`;
+}
+
+function hintsFor(target: SignalingTarget, err: ServiceError): string[] {
+  if (err.code !== status.UNAVAILABLE && err.code !== status.DEADLINE_EXCEEDED) return [];
+  const details = err.details ?? "";
+  if (/certificate|self.signed|SSL|TLS|handshake/i.test(details)) {
+    return ["The server's TLS certificate is not trusted: pass its certificate with --ca FILE, or use http:// for a plaintext server"];
+  }
+  if (target.tls) {
+    return [`Check that the server runs at ${target.address} with TLS (use http:// if it was started with --insecure)`];
+  }
+  return [`Check that the server runs at ${target.address} without TLS (use https:// if it has a certificate)`];
+}

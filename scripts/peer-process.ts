@@ -1,0 +1,51 @@
+// Starts a peer CLI as its own process, the way a user would, for the demo and the tests.
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+
+export type PeerRuntime = "node" | "deno";
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** The narrowest Deno permissions that work (see client-deno/main.ts). */
+export const DENO_PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-sys=networkInterfaces"];
+
+export function peerCommand(runtime: PeerRuntime, args: readonly string[]): { command: string; args: string[] } {
+  if (runtime === "node") {
+    return { command: process.execPath, args: ["--import", "tsx", "client-node/main.ts", ...args] };
+  }
+  return { command: `${ROOT}node_modules/deno/deno`, args: ["run", "--quiet", ...DENO_PERMISSIONS, "client-deno/main.ts", ...args] };
+}
+
+export interface PeerProcess {
+  readonly child: ChildProcess;
+  /** Every stdout line so far. */
+  readonly lines: string[];
+  readonly stderr: string[];
+  /** Resolves with the exit code (signals count as 128 + n). */
+  readonly exited: Promise<number>;
+}
+
+export function spawnPeer(runtime: PeerRuntime, args: readonly string[], onLine?: (line: string) => void): PeerProcess {
+  const { command, args: argv } = peerCommand(runtime, args);
+  const child = spawn(command, argv, { cwd: ROOT, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  createInterface({ input: child.stdout! }).on("line", (line) => {
+    lines.push(line);
+    onLine?.(line);
+  });
+  createInterface({ input: child.stderr! }).on("line", (line) => {
+    stderr.push(line);
+    onLine?.(line);
+  });
+  const exited = new Promise<number>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", (code, signal) => resolve(code ?? 128 + (signal ? signalNumber(signal) : 0)));
+  });
+  return { child, lines, stderr, exited };
+}
+
+function signalNumber(signal: NodeJS.Signals): number {
+  return signal === "SIGINT" ? 2 : signal === "SIGTERM" ? 15 : signal === "SIGKILL" ? 9 : 0;
+}

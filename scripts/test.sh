@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The project's whole check, as README.md gives it: `npm test`.
+# Contract first (generated code fresh, lint, no breaking change), then types, then tap. Ends with
+# the plain "N passed, N failed" line that CI reads, computed from tap's counts; exits with tap's
+# status (or the first failing check's).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+fail() { printf '\n%s\n0 passed, 1 failed\n' "$*"; exit 1; }
+
+step "generated code matches proto/ (buf generate)"
+npx --no buf generate || fail "buf generate failed"
+if [ -n "$(git status --porcelain -- gen)" ]; then
+  git status --short -- gen
+  git diff --stat -- gen
+  fail "gen/ is stale: run 'npm run gen' and commit the result"
+fi
+
+step "buf lint"
+npx --no buf lint || fail "buf lint found problems in proto/"
+
+step "buf breaking (against the contract on the previous commit of main)"
+bash scripts/check-breaking.sh || fail "the contract changed incompatibly (see buf's explanation above)"
+
+step "type checks: tsc --noEmit, deno check"
+npx --no tsc --noEmit || fail "tsc found type errors"
+node_modules/deno/deno check --quiet client-deno/main.ts || fail "deno check found type errors"
+
+step "tap"
+log=$(mktemp)
+npx --no tap "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+# tap closes with "# { total: N, pass: P, fail: F, skip: S }"; CI reads "N passed, N failed".
+counts=$(grep -E '^# \{ total: ' "$log" | tail -n 1)
+rm -f "$log"
+count() { sed -nE "s/.*[{ ]$1: ([0-9]+).*/\1/p" <<<"$counts"; }
+passed=$(count pass); failed=$(count fail); skipped=$(count skip)
+if [ -z "$counts" ]; then
+  echo "0 passed, 1 failed"
+  [ "$status" -ne 0 ] || status=1
+else
+  [ "$status" -eq 0 ] || [ "${failed:-0}" -gt 0 ] || failed=1
+  echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
+fi
+exit "$status"

@@ -1,0 +1,79 @@
+// TURN with a real coturn on loopback: relayed connections over UDP and TCP, and a refused one
+// diagnosed as such.
+import t from "tap";
+import { createHmac } from "node:crypto";
+import { coturnMissing, startCoturn } from "./fixtures/coturn.ts";
+import { startTestServer } from "./fixtures/server.ts";
+import { loopbackFlags, runCli, uniqueRoom } from "./fixtures/peers.ts";
+
+const missing = coturnMissing();
+if (missing) t.plan(0, missing);
+
+/** coturn's REST credentials (--use-auth-secret), made the way the signaling server makes them. */
+function restCredentials(secret: string, user: string): [string, string] {
+  const username = `${Math.floor(Date.now() / 1000) + 3600}:${user}`;
+  return [username, createHmac("sha1", secret).update(username).digest("base64")];
+}
+
+if (!missing) {
+  // Every TURN test runs the CLIs as processes: werift keeps TURN allocations' sockets and refresh
+  // timers alive after close(), which would keep an in-process test file from ending.
+  t.test("relay-only Node peers connect through TURN handed out by the server (TURN/UDP)", async (t) => {
+    const turn = await startCoturn(t);
+    const server = await startTestServer(t, { turn: { urls: [`turn:127.0.0.1:${turn.port}`], secret: turn.secret } });
+    const flags = loopbackFlags(`http://${server.address}`, uniqueRoom(), ["--with-turn", "--relay-only"]);
+    const [a, o] = await Promise.all([
+      runCli("node", ["--role", "answerer", ...flags], t.teardown),
+      runCli("node", ["--role", "offerer", ...flags], t.teardown),
+    ]);
+    for (const [name, result] of [["offerer", o], ["answerer", a]] as const) {
+      const s = result.summary;
+      t.equal(result.code, 0, `${name} exits 0 (${s?.error?.message ?? "no error"})`);
+      t.equal(s?.selectedPair?.local.type, "relay", `${name} selected its relay candidate`);
+      t.equal(s?.selectedPair?.local.relayProtocol, "udp", `${name} reached TURN over UDP`);
+      t.ok(s?.candidates.local.every((c) => c.type === "relay"), `${name} gathered relay candidates only`);
+      t.match(s?.iceServers.turn?.username, /^\d+:peer-/, `${name} used the REST credentials the server handed out`);
+    }
+  });
+
+  t.test("relay-only Deno peers connect over TURN/TCP given on the command line", async (t) => {
+    const turn = await startCoturn(t);
+    const server = await startTestServer(t);
+    const [user, password] = restCredentials(turn.secret, "tcp-test");
+    const flags = loopbackFlags(`http://${server.address}`, uniqueRoom(), [
+      "--turn", `turn:127.0.0.1:${turn.port}?transport=tcp`, "--turn-user", user, "--turn-password", password, "--relay-only",
+    ]);
+    const [a, o] = await Promise.all([
+      runCli("deno", ["--role", "answerer", ...flags], t.teardown),
+      runCli("deno", ["--role", "offerer", ...flags], t.teardown),
+    ]);
+    for (const [name, result] of [["offerer", o], ["answerer", a]] as const) {
+      const s = result.summary;
+      t.equal(result.code, 0, `${name} exits 0 (${s?.error?.message ?? "no error"})`);
+      t.equal(s?.selectedPair?.local.type, "relay", `${name} selected its relay candidate`);
+      t.equal(s?.selectedPair?.local.relayProtocol, "tcp", `${name} says the relay is reached over TCP (werift itself says udp)`);
+    }
+  });
+
+  t.test("wrong TURN credentials are diagnosed as TURN refused", async (t) => {
+    const turn = await startCoturn(t);
+    const server = await startTestServer(t);
+    const room = uniqueRoom();
+    const [user, password] = restCredentials(turn.secret, "good");
+    const common = loopbackFlags(`http://${server.address}`, room, ["--relay-only", "--timeout", "40s"]);
+    const good = ["--turn", `turn:127.0.0.1:${turn.port}`, "--turn-user", user, "--turn-password", password];
+    const bad = ["--turn", `turn:127.0.0.1:${turn.port}`, "--turn-user", user, "--turn-password", "wrong"];
+    const [o, a] = await Promise.all([
+      runCli("node", ["--role", "offerer", ...common, ...bad], t.teardown),
+      runCli("node", ["--role", "answerer", ...common, ...good], t.teardown),
+    ]);
+    t.equal(o.code, 4, "the peer with bad credentials exits 4");
+    t.equal(o.summary?.connected, false, "and did not connect");
+    t.equal(o.summary?.error?.reason, "turn-refused", "reason turn-refused");
+    t.match(o.summary?.error?.message, new RegExp(`TURN server turn:127\\.0\\.0\\.1:${turn.port} gave no relay candidate`), "the message names the TURN server");
+    t.match(o.summary?.error?.hints.join(" "), /credentials/, "the hint mentions credentials");
+    t.match(o.stderr.join("\n"), /^ice-test: The TURN server .* gave no relay candidate/m, "one clear line on stderr");
+    t.equal(a.code, 4, "its peer exits 4 too");
+    t.ok(["no-remote-candidates", "peer-left"].includes(a.summary?.error?.reason ?? ""), `its peer says why: ${a.summary?.error?.reason}`);
+  });
+}
