@@ -190,7 +190,7 @@ export interface SessionDescription {
 
 /** One ICE candidate, as RTCIceCandidateInit. */
 export interface IceCandidate {
-  /** The candidate attribute, "candidate:..." (an "a=" prefix is tolerated). */
+  /** The candidate attribute, "candidate:..." (an "a=" prefix is tolerated and removed in relay). */
   candidate: string;
   /** The media stream identification tag of the m-line the candidate belongs to. */
   sdpMid?:
@@ -254,7 +254,10 @@ export interface SubscribeResponse {
 export interface Subscribed {
   /** The caller's peer id. */
   peerId: string;
-  /** The room's other peers at this moment. */
+  /**
+   * The room's other peers at this moment. A peer may appear here and again in a queued
+   * PeerJoined: clients de-duplicate by peer_id.
+   */
   peers: PeerInfo[];
 }
 
