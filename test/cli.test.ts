@@ -1,7 +1,7 @@
 // The peer CLIs as users run them: separate processes, Node and Deno, across TLS and plaintext.
 import t, { type Test } from "tap";
 import { startTestServer } from "./fixtures/server.ts";
-import { loopbackFlags, runCli, uniqueRoom, type CliResult } from "./fixtures/peers.ts";
+import { loopbackFlags, meetCli, runCli, uniqueRoom, type CliResult } from "./fixtures/peers.ts";
 import type { PeerRuntime } from "../scripts/peer-process.ts";
 
 const runtimes: [PeerRuntime, PeerRuntime][] = [["node", "deno"], ["deno", "node"]];
@@ -28,10 +28,7 @@ for (const tls of [false, true]) {
       const caArgs = tls ? ["--ca", `${t.testdir({ "ca.pem": server.caPem! })}/ca.pem`] : [];
       const addr = tls ? `https://localhost:${server.port}` : `http://${server.address}`;
       const room = uniqueRoom();
-      const [a, o] = await Promise.all([
-        runCli(answerer, ["--role", "answerer", ...loopbackFlags(addr, room, caArgs)], t.teardown),
-        runCli(offerer, ["--role", "offerer", ...loopbackFlags(addr, room, caArgs)], t.teardown),
-      ]);
+      const { offerer: o, answerer: a } = await meetCli(t, { offerer, answerer }, loopbackFlags(addr, room, caArgs));
       assertSummary(t, `${offerer} offerer`, o);
       assertSummary(t, `${answerer} answerer`, a);
       t.equal(o.summary?.remotePeerId, a.summary?.peerId, "they met each other");

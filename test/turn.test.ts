@@ -4,7 +4,7 @@ import t from "tap";
 import { createHmac } from "node:crypto";
 import { coturnMissing, startCoturn } from "./fixtures/coturn.ts";
 import { startTestServer } from "./fixtures/server.ts";
-import { loopbackFlags, runCli, uniqueRoom } from "./fixtures/peers.ts";
+import { loopbackFlags, meetCli, runCli, uniqueRoom } from "./fixtures/peers.ts";
 
 const missing = coturnMissing();
 if (missing) t.plan(0, missing);
@@ -22,11 +22,8 @@ if (!missing) {
     const turn = await startCoturn(t);
     const server = await startTestServer(t, { turn: { urls: [`turn:127.0.0.1:${turn.port}`], secret: turn.secret } });
     const flags = loopbackFlags(`http://${server.address}`, uniqueRoom(), ["--with-turn", "--relay-only"]);
-    const [a, o] = await Promise.all([
-      runCli("node", ["--role", "answerer", ...flags], t.teardown),
-      runCli("node", ["--role", "offerer", ...flags], t.teardown),
-    ]);
-    for (const [name, result] of [["offerer", o], ["answerer", a]] as const) {
+    const peers = await meetCli(t, { offerer: "node", answerer: "node" }, flags);
+    for (const [name, result] of Object.entries(peers)) {
       const s = result.summary;
       t.equal(result.code, 0, `${name} exits 0 (${s?.error?.message ?? "no error"})`);
       t.equal(s?.selectedPair?.local.type, "relay", `${name} selected its relay candidate`);
@@ -43,11 +40,8 @@ if (!missing) {
     const flags = loopbackFlags(`http://${server.address}`, uniqueRoom(), [
       "--turn", `turn:127.0.0.1:${turn.port}?transport=tcp`, "--turn-user", user, "--turn-password", password, "--relay-only",
     ]);
-    const [a, o] = await Promise.all([
-      runCli("deno", ["--role", "answerer", ...flags], t.teardown),
-      runCli("deno", ["--role", "offerer", ...flags], t.teardown),
-    ]);
-    for (const [name, result] of [["offerer", o], ["answerer", a]] as const) {
+    const peers = await meetCli(t, { offerer: "deno", answerer: "deno" }, flags);
+    for (const [name, result] of Object.entries(peers)) {
       const s = result.summary;
       t.equal(result.code, 0, `${name} exits 0 (${s?.error?.message ?? "no error"})`);
       t.equal(s?.selectedPair?.local.type, "relay", `${name} selected its relay candidate`);
