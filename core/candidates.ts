@@ -39,7 +39,9 @@ export function fromWerift(candidate: Candidate): CandidateInfo {
 
 export function describeCandidate(c: CandidateInfo): string {
   const related = c.relatedAddress ? ` via ${c.relatedAddress}:${c.relatedPort ?? 0}` : "";
-  return `${c.type.padEnd(5)} ${c.protocol} ${formatAddress(c.address, c.port)}${related} prio ${c.priority}`;
+  // A server-reflexive address equal to its base means the STUN server saw us unchanged.
+  const unmapped = c.type === "srflx" && c.address === c.relatedAddress && c.port === c.relatedPort ? " (no NAT on the way to STUN)" : "";
+  return `${c.type.padEnd(5)} ${c.protocol} ${formatAddress(c.address, c.port)}${related} prio ${c.priority}${unmapped}`;
 }
 
 export function formatAddress(address: string, port: number): string {

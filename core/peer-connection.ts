@@ -20,7 +20,7 @@ export function createPeerConnection(setup: IceSetup, report: Report, onState: S
   pc.signalingStateChange.subscribe((state) => report.step("signaling-state", `signaling state ${state}`, { state }));
   pc.iceGatheringStateChange.subscribe((state) => report.step("ice-gathering-state", `ICE gathering ${state}`, { state }));
   pc.iceConnectionStateChange.subscribe((state) => {
-    report.step("ice-connection-state", `ICE connection ${state}${state === "completed" ? " (werift: gathering done, not a result)" : ""}`, { state });
+    report.step("ice-connection-state", `ICE connection ${state}${weriftCaveat(pc, state)}`, { state });
     onState("ice", state);
   });
   pc.connectionStateChange.subscribe((state) => {
@@ -28,6 +28,13 @@ export function createPeerConnection(setup: IceSetup, report: Report, onState: S
     onState("connection", state);
   });
   return pc;
+}
+
+/** werift's ICE states do not mean what the WebRTC spec says they mean; say so where it matters. */
+function weriftCaveat(pc: RTCPeerConnection, state: string): string {
+  if (state === "completed") return " (werift: gathering done, not a result)";
+  if (state === "failed" && pc.iceGatheringState !== "complete") return " (werift: premature, local gathering still running; ice-test keeps waiting)";
+  return "";
 }
 
 /**
