@@ -243,7 +243,7 @@ export class PeerSession {
     this.report.step("answer-received", `answer received from ${this.remote}`, {});
     this.pc
       .setRemoteDescription({ type: "answer", sdp })
-      .then(() => this.afterRemoteDescription())
+      .then(() => this.afterRemoteDescription(sdp))
       .then(() => this.answerReceived.resolve())
       .catch((err: unknown) => this.stopped.reject(negotiationFailure("apply the answer", err)));
   }
@@ -316,7 +316,7 @@ export class PeerSession {
     await pc.setRemoteDescription({ type: "offer", sdp: offer.value.sdp }).catch((err: unknown) => {
       throw negotiationFailure("apply the offer", err);
     });
-    await this.afterRemoteDescription();
+    await this.afterRemoteDescription(offer.value.sdp);
     const answer = await pc.createAnswer();
     const sent = this.signaling.send(remote, description(SdpType.SDP_TYPE_ANSWER, answer.sdp));
     this.gatherWith(pc.setLocalDescription(answer));
@@ -325,9 +325,22 @@ export class PeerSession {
     this.report.step("answer-sent", `answer sent to ${remote}`, { sdpBytes: answer.sdp.length });
   }
 
-  private async afterRemoteDescription(): Promise<void> {
+  private async afterRemoteDescription(sdp: string): Promise<void> {
+    this.reportCandidatesInSdp(sdp);
     const released = await this.remoteTrickle().descriptionSet();
     if (released > 0) this.report.step("remote-candidates-released", `applied ${released} remote candidate(s) held until the description arrived`, { count: released });
+  }
+
+  /** Stacks that do not trickle (aiortc) put their candidates in the SDP: they count as received. */
+  private reportCandidatesInSdp(sdp: string): void {
+    for (const line of sdp.split(/\r?\n/)) {
+      if (!line.startsWith("a=candidate:")) continue;
+      const info = parseCandidate(line);
+      if (!info) continue;
+      this.remoteCandidates.push(info);
+      this.report.step("remote-candidate", `remote candidate ${describeCandidate(info)} (in the SDP)`, { ...info, inSdp: true });
+    }
+    if (/^a=end-of-candidates/m.test(sdp)) this.remoteEndOfCandidates = true;
   }
 
   private gatherWith(setLocal: Promise<unknown>): void {
