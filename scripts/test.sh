@@ -9,13 +9,11 @@ cd "$(dirname "$0")/.."
 step() { printf '\n== %s\n' "$*"; }
 fail() { printf '\n%s\n0 passed, 1 failed\n' "$*"; exit 1; }
 
-step "generated code matches proto/ (buf generate)"
-npx --no buf generate || fail "buf generate failed"
-if [ -n "$(git status --porcelain -- gen)" ]; then
-  git status --short -- gen
-  git diff --stat -- gen
-  fail "gen/ is stale: run 'npm run gen' and commit the result"
-fi
+step "generated code matches proto/ (buf generate into a scratch folder, compared with gen/)"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+npx --no buf generate -o "$scratch" || fail "buf generate failed"
+diff -r "$scratch/gen" gen || fail "gen/ does not match proto/: run 'npm run gen' and commit the result"
 
 step "buf lint"
 npx --no buf lint || fail "buf lint found problems in proto/"
