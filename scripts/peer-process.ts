@@ -17,6 +17,11 @@ export function peerCommand(runtime: PeerRuntime, args: readonly string[]): { co
   return { command: `${ROOT}node_modules/deno/deno`, args: ["run", "--quiet", ...DENO_PERMISSIONS, "client-deno/main.ts", ...args] };
 }
 
+/** Flags every peer of a test, the demo or a benchmark needs: loopback only, quick, bounded (a later flag in `extra` wins). */
+export function loopbackFlags(signalingAddr: string, room: string, extra: readonly string[] = []): string[] {
+  return ["--signaling-addr", signalingAddr, "--room", room, "--bind", "127.0.0.1", "--messages", "3", "--timeout", "30s", "--wait", "20s", "--json", ...extra];
+}
+
 export interface PeerProcess {
   readonly child: ChildProcess;
   /** Every stdout line so far. */
