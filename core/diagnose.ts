@@ -3,6 +3,7 @@
 import type { CandidateInfo } from "./candidates.ts";
 import { PeerFailure } from "./failure.ts";
 import type { TurnTransport } from "./ice-config.ts";
+import type { TurnProbeResult } from "./turn-probe.ts";
 
 /** How far the run got: each phase starts when the previous one succeeded. */
 export type Phase = "waiting-for-peer" | "negotiating" | "ice" | "dtls" | "data-channel" | "exchange";
@@ -20,6 +21,7 @@ export interface Observation {
   /** What stopped the run. */
   readonly trigger: "timeout" | "ice-failed";
   readonly waitedMs: number;
+  readonly role: "offerer" | "answerer";
   readonly room: string;
   readonly remotePeerId?: string;
   readonly local: readonly CandidateInfo[];
@@ -27,6 +29,8 @@ export interface Observation {
   readonly pairs: readonly PairReport[];
   readonly stun?: string;
   readonly turn?: { readonly url: string; readonly transport: TurnTransport };
+  /** What the TURN server said to ice-test's own allocation request, if it has answered yet. */
+  readonly turnProbe?: TurnProbeResult;
   readonly relayOnly: boolean;
   readonly localGatheringComplete: boolean;
   readonly remoteEndOfCandidates: boolean;
@@ -37,6 +41,11 @@ export function diagnose(o: Observation): PeerFailure {
   const seconds = `${(o.waitedMs / 1000).toFixed(1)} s`;
   switch (o.phase) {
     case "waiting-for-peer":
+      if (o.role === "answerer") {
+        return fail("no-peer", `No offer arrived in room "${o.room}" within ${seconds}`, [
+          "Start the other side with --role offerer and the same --room and --signaling-addr; an offerer that failed early (see its report) sends none",
+        ]);
+      }
       return fail("no-peer", `No other peer joined room "${o.room}" within ${seconds}`, [
         "Start the other side with the same --room and --signaling-addr",
       ]);
@@ -110,9 +119,23 @@ function diagnoseIce(o: Observation, seconds: string): PeerFailure {
 
 function turnRefused(o: Observation, detail: string): PeerFailure {
   const turn = o.turn!;
+  const transportHint =
+    turn.transport === "udp" ? "If UDP is blocked here, try turn:HOST:PORT?transport=tcp" : `Check that ${turn.transport.toUpperCase()} to the TURN server is allowed`;
+  const probe = o.turnProbe;
+  if (probe?.outcome === "refused") {
+    return fail("turn-refused", `The TURN server ${turn.url} refused the allocation: ${probe.code} ${probe.reason}${detail}`, [
+      probe.code === 401 ? "Wrong or expired credentials: check --turn-user and TURN_PASSWORD (REST credentials expire)" : "The TURN server's policy refused this client",
+    ]);
+  }
+  if (probe?.outcome === "no-answer" || probe?.outcome === "error") {
+    return fail("turn-unreachable", `The TURN server ${turn.url} did not answer over ${turn.transport.toUpperCase()}${detail}`, [
+      transportHint,
+      "Or the TURN server is down, or the URL's host and port are wrong",
+    ]);
+  }
   return fail("turn-refused", `The TURN server ${turn.url} gave no relay candidate${detail}`, [
     "The TURN server refused the allocation (wrong or expired credentials: check --turn-user and TURN_PASSWORD) or is unreachable",
-    turn.transport === "udp" ? "If UDP is blocked here, try turn:HOST:PORT?transport=tcp" : `Check that ${turn.transport.toUpperCase()} to the TURN server is allowed`,
+    transportHint,
   ]);
 }
 

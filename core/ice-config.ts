@@ -10,6 +10,8 @@ export interface IceSetup {
   /** The STUN URL werift will use (werift uses only the first one). */
   readonly stun?: string;
   readonly turn?: { readonly url: string; readonly username: string; readonly transport: TurnTransport };
+  /** Kept apart from `turn`, which goes into reports. */
+  readonly turnPassword?: string;
   readonly relayOnly: boolean;
   readonly config: Partial<PeerConfig>;
 }
@@ -24,7 +26,10 @@ export function chooseIceServers(options: PeerOptions, offered: readonly IceServ
   return {
     ...(stun ? { stun } : {}),
     ...(turnServer && typeof turnUrl === "string"
-      ? { turn: { url: turnUrl, username: turnServer.username ?? "", transport: turnTransportOf(turnUrl) } }
+      ? {
+          turn: { url: turnUrl, username: turnServer.username ?? "", transport: turnTransportOf(turnUrl) },
+          turnPassword: turnServer.credential ?? "",
+        }
       : {}),
     relayOnly: options.relayOnly,
     config: {

@@ -24,11 +24,12 @@ import type { Report } from "./report.ts";
 import { SignalingChannel, type SignalingConnection } from "./signaling.ts";
 import type { Summary, Timings } from "./summary.ts";
 import { RemoteCandidates } from "./trickle.ts";
+import { describeProbe, probeTurn, type TurnProbeResult } from "./turn-probe.ts";
 
 export const DATA_CHANNEL_LABEL = "ice-test";
 const ICE_FAILURE_POLL_MS = 250;
 /** Diagnoses that blame this peer's own network or servers, not the other side's. */
-const LOCAL_CAUSES = new Set(["no-local-candidates", "turn-refused", "udp-blocked"]);
+const LOCAL_CAUSES = new Set(["no-local-candidates", "turn-refused", "turn-unreachable", "udp-blocked"]);
 
 export interface SessionContext {
   readonly options: PeerOptions;
@@ -64,6 +65,7 @@ export class PeerSession {
   private remoteEndOfCandidates = false;
   private selected: SelectedPair | undefined;
   private remoteGone = false;
+  private turnProbe: TurnProbeResult | undefined;
 
   constructor(private readonly context: SessionContext) {
     this.options = context.options;
@@ -116,6 +118,7 @@ export class PeerSession {
     });
     this.setup = chooseIceServers(this.options, response.iceServers);
     this.reportIceSetup(this.setup, response);
+    this.probeTurn(this.setup);
     const subscribed = deferred<void>();
     this.signaling.subscribe(
       (event) => this.onEvent(event, subscribed),
@@ -133,6 +136,23 @@ export class PeerSession {
       turn: setup.turn ?? null,
       relayOnly: setup.relayOnly,
       offeredByServer: response.iceServers.length,
+    });
+  }
+
+  /**
+   * Asks the TURN server ourselves, alongside werift: its answer names the cause within
+   * milliseconds. With --relay-only a refusal ends the run, since nothing else could work.
+   */
+  private probeTurn(setup: IceSetup): void {
+    const turn = setup.turn;
+    if (!turn) return;
+    void probeTurn({ ...turn, password: setup.turnPassword ?? "" }).then((result) => {
+      this.turnProbe = result;
+      this.report.step("turn-probe", describeProbe(turn.url, result), { url: turn.url, transport: turn.transport, ...result });
+      // "no-answer" is not final (UDP may just be lossy): werift keeps trying, and so do we.
+      if (setup.relayOnly && (result.outcome === "refused" || result.outcome === "error")) {
+        this.stopped.reject(diagnose({ ...this.observe("ice-failed"), phase: "ice", local: [] }));
+      }
     });
   }
 
@@ -185,6 +205,13 @@ export class PeerSession {
     if (!kind) return;
     if (kind.$case === "description" && kind.value.type === SdpType.SDP_TYPE_OFFER) {
       this.onOffer(message);
+      return;
+    }
+    if (kind.$case === "bye" && !this.remote && this.options.role === "answerer" && (!this.options.peer || this.options.peer === message.fromPeerId)) {
+      this.report.step("bye-received", `bye from ${message.fromPeerId} (${kind.value.reason})`, { reason: kind.value.reason });
+      this.stopped.reject(new PeerFailure("connection", "peer-left", `Peer ${message.fromPeerId} gave up before sending an offer (${kind.value.reason})`, {
+        hints: ["Its own report says why"],
+      }));
       return;
     }
     if (message.fromPeerId !== this.remote) {
@@ -436,6 +463,7 @@ export class PeerSession {
       phase: this.phase,
       trigger,
       waitedMs: this.report.elapsed() - (this.phase === "waiting-for-peer" ? this.phaseStartedAt : this.timings.peerFound ?? 0),
+      role: this.options.role,
       room: this.options.room,
       ...(this.remote ? { remotePeerId: this.remote } : {}),
       local: this.localCandidates,
@@ -443,6 +471,7 @@ export class PeerSession {
       pairs: this.pc ? candidatePairs(this.pc) : [],
       ...(this.setup?.stun ? { stun: this.setup.stun } : {}),
       ...(this.setup?.turn ? { turn: this.setup.turn } : {}),
+      ...(this.turnProbe ? { turnProbe: this.turnProbe } : {}),
       relayOnly: this.options.relayOnly,
       localGatheringComplete: this.localGatheringComplete,
       remoteEndOfCandidates: this.remoteEndOfCandidates,

@@ -11,6 +11,7 @@ function observation(overrides: Partial<Observation>): Observation {
     phase: "ice",
     trigger: "ice-failed",
     waitedMs: 12_000,
+    role: "offerer",
     room: "lab",
     remotePeerId: "bob",
     local: [candidate("host", "10.1.0.2")],
@@ -28,6 +29,7 @@ const failedPair = (local: CandidateInfo, remote: CandidateInfo): PairReport => 
 t.test("each failure names its cause", async (t) => {
   const cases: [string, Partial<Observation>, string, RegExp][] = [
     ["nobody came", { phase: "waiting-for-peer", trigger: "timeout" }, "no-peer", /No other peer joined room "lab"/],
+    ["no offer", { phase: "waiting-for-peer", trigger: "timeout", role: "answerer" }, "no-peer", /No offer arrived in room "lab"/],
     ["no answer", { phase: "negotiating", trigger: "timeout" }, "no-answer", /got no answer/],
     ["no interfaces", { local: [] }, "no-local-candidates", /gathered no ICE candidates/],
     ["silent peer", { remote: [] }, "no-remote-candidates", /sent no ICE candidates/],
@@ -36,6 +38,18 @@ t.test("each failure names its cause", async (t) => {
       { turn: { url: "turn:t:3478", transport: "udp" }, local: [candidate("host", "10.1.0.2"), candidate("srflx", "203.0.113.5")] },
       "turn-refused",
       /TURN server turn:t:3478 gave no relay candidate/,
+    ],
+    [
+      "TURN probe refused",
+      { relayOnly: true, local: [], turn: { url: "turn:t:3478", transport: "udp" }, turnProbe: { outcome: "refused", code: 401, reason: "Unauthorized", ms: 3 } },
+      "turn-refused",
+      /refused the allocation: 401 Unauthorized/,
+    ],
+    [
+      "TURN probe unanswered",
+      { relayOnly: true, local: [], turn: { url: "turn:t:3478", transport: "udp" }, turnProbe: { outcome: "no-answer", ms: 5000 } },
+      "turn-unreachable",
+      /did not answer over UDP/,
     ],
     ["relay only, nothing gathered", { relayOnly: true, turn: { url: "turn:t:3478", transport: "tcp" }, local: [] }, "turn-refused", /relay-only allows nothing else/],
     ["UDP blocked", { stun: "stun:s:3478" }, "udp-blocked", /STUN server stun:s:3478 never answered/],

@@ -30,6 +30,7 @@ if (!missing) {
       t.equal(s?.selectedPair?.local.relayProtocol, "udp", `${name} reached TURN over UDP`);
       t.ok(s?.candidates.local.every((c) => c.type === "relay"), `${name} gathered relay candidates only`);
       t.match(s?.iceServers.turn?.username, /^\d+:peer-/, `${name} used the REST credentials the server handed out`);
+      t.match(result.events.find((e) => e.event === "turn-probe"), { outcome: "allocated" }, `${name}: the TURN server accepted ice-test's own allocation request`);
     }
   });
 
@@ -59,15 +60,20 @@ if (!missing) {
     const bad = ["--turn", `turn:127.0.0.1:${turn.port}`, "--turn-user", user, "--turn-password", "wrong"];
     const [o, a] = await Promise.all([
       runCli("node", ["--role", "offerer", ...common, ...bad], t.teardown),
-      runCli("node", ["--role", "answerer", ...common, ...good], t.teardown),
+      runCli("node", ["--role", "answerer", ...common, ...good, "--wait", "3s"], t.teardown),
     ]);
     t.equal(o.code, 4, "the peer with bad credentials exits 4");
     t.equal(o.summary?.connected, false, "and did not connect");
     t.equal(o.summary?.error?.reason, "turn-refused", "reason turn-refused");
-    t.match(o.summary?.error?.message, new RegExp(`TURN server turn:127\\.0\\.0\\.1:${turn.port} gave no relay candidate`), "the message names the TURN server");
+    t.match(o.summary?.error?.message, new RegExp(`TURN server turn:127\\.0\\.0\\.1:${turn.port} refused the allocation: 401 Unauthorized`), "the message names the TURN server and its answer");
     t.match(o.summary?.error?.hints.join(" "), /credentials/, "the hint mentions credentials");
-    t.match(o.stderr.join("\n"), /^ice-test: The TURN server .* gave no relay candidate/m, "one clear line on stderr");
+    t.match(o.stderr.join("\n"), /^ice-test: The TURN server .* refused the allocation/m, "one clear line on stderr");
+    t.ok(o.summary!.timingsMs.total! < 5000, `relay-only gives up as soon as TURN says no, not after werift's 12.7 s (${o.summary?.timingsMs.total} ms)`);
+    t.match(o.events.find((e) => e.event === "turn-probe"), { outcome: "refused", code: 401 }, "the TURN probe is reported as an event");
     t.equal(a.code, 4, "its peer exits 4 too");
-    t.ok(["no-remote-candidates", "peer-left"].includes(a.summary?.error?.reason ?? ""), `its peer says why: ${a.summary?.error?.reason}`);
+    // The offerer gives up before it offers: its peer hears the reason in a bye if the offerer had
+    // already picked it, or else only sees that no offer came.
+    t.ok(["peer-left", "no-peer"].includes(a.summary?.error?.reason ?? ""), `its peer says why: ${a.summary?.error?.reason}`);
+    t.match(a.summary?.error?.message, /gave up before sending an offer \(turn-refused\)|No offer arrived in room/, "in words that point at the offerer");
   });
 }
