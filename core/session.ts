@@ -212,11 +212,10 @@ export class PeerSession {
       this.onOffer(message);
       return;
     }
-    if (kind.$case === "bye" && !this.remote && this.options.role === "answerer" && (!this.options.peer || this.options.peer === message.fromPeerId)) {
-      this.report.step("bye-received", `bye from ${message.fromPeerId} (${kind.value.reason})`, { reason: kind.value.reason });
-      this.stopped.reject(new PeerFailure("connection", "peer-left", `Peer ${message.fromPeerId} gave up before sending an offer (${kind.value.reason})`, {
-        hints: ["Its own report says why"],
-      }));
+    if (kind.$case === "bye" && this.awaitsOfferFrom(message.fromPeerId)) {
+      this.reportBye(message.fromPeerId, kind.value.reason);
+      const why = `Peer ${message.fromPeerId} gave up before sending an offer (${kind.value.reason})`;
+      this.stopped.reject(new PeerFailure("connection", "peer-left", why, { hints: ["Its own report says why"] }));
       return;
     }
     if (message.fromPeerId !== this.remote) {
@@ -236,13 +235,22 @@ export class PeerSession {
         void this.remoteTrickle().end().catch((err: unknown) => this.stopped.reject(asFailure(err)));
         return;
       case "bye":
-        this.report.step("bye-received", `bye from ${message.fromPeerId} (${kind.value.reason})`, { reason: kind.value.reason });
+        this.reportBye(message.fromPeerId, kind.value.reason);
         this.onRemoteGone(`said bye: ${kind.value.reason}`);
         return;
       case "text":
         this.report.step("text-received", `text from ${message.fromPeerId}: ${kind.value}`, { text: kind.value });
         return;
     }
+  }
+
+  /** An answerer that has no offer yet would take one from this peer. */
+  private awaitsOfferFrom(peerId: string): boolean {
+    return this.options.role === "answerer" && !this.remote && (!this.options.peer || this.options.peer === peerId);
+  }
+
+  private reportBye(from: string, reason: string): void {
+    this.report.step("bye-received", `bye from ${from} (${reason})`, { from, reason });
   }
 
   private onOffer(message: PeerMessage): void {
