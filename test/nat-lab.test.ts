@@ -38,29 +38,13 @@ function seen(result: CliResult): string {
   return `exit ${s.exitCode}, ${s.error ? `${s.error.reason}: ${s.error.message}` : "connected"}; ${pair}; local [${list(s.candidates.local)}]; remote [${list(s.candidates.remote)}]`;
 }
 
-/**
- * A werift bug makes a relayed connection fail now and then on a busy machine. A failure with
- * exactly its signature is reported as TODO (visible in the output, not failing the suite); any
- * other failure fails. Remove this once werift or core works around it.
- * - werift 0.24.4's DTLS client throws on a second HelloVerifyRequest (flight 3 already running):
- *   it gets one when the server answers both the ClientHello and its 500 ms retransmission, which
- *   happens when the server's DTLS starts late. Seen as dtls-failed on the answerer (DTLS client).
- */
-function knownFlake(peers: { offerer: CliResult; answerer: CliResult }): { todo?: string } {
-  const reasons = Object.values(peers).map((r) => `${r.summary?.error?.reason ?? ""} ${r.summary?.error?.message ?? ""}`);
-  if (reasons.some((r) => /^dtls-failed|said bye: dtls-failed/.test(r))) {
-    return { todo: "werift 0.24.4 DTLS client fails on a duplicate HelloVerifyRequest (see knownFlake)" };
-  }
-  return {};
-}
-
 function eachPeer(peers: { offerer: CliResult; answerer: CliResult }, fn: (name: string, result: CliResult) => void): void {
   for (const [name, result] of Object.entries(peers)) fn(name, result);
 }
 
-function assertDirect(t: Test, name: string, result: CliResult, flake: { todo?: string }): void {
+function assertDirect(t: Test, name: string, result: CliResult): void {
   const pair = result.summary?.selectedPair;
-  t.equal(result.code, 0, `${name} connects and exits 0 (${seen(result)})`, flake);
+  t.equal(result.code, 0, `${name} connects and exits 0 (${seen(result)})`);
   t.ok(pair && pair.local.type !== "relay" && pair.remote.type !== "relay", `${name}'s selected pair uses no relay`);
   t.ok(
     pair && [pair.local.type, pair.remote.type].some((type) => type === "srflx" || type === "prflx"),
@@ -78,12 +62,12 @@ if (!unavailable) {
 
   t.test("Node peers behind two cone NATs connect directly with STUN alone", async (t) => {
     const peers = await meet(lab, { site: "cone-a" }, { site: "cone-b" });
-    eachPeer(peers, (name, result) => assertDirect(t, name, result, knownFlake(peers)));
+    eachPeer(peers, (name, result) => assertDirect(t, name, result));
   });
 
   t.test("a Node offerer and a Deno answerer behind two cone NATs connect directly with STUN alone", async (t) => {
     const peers = await meet(lab, { site: "cone-a" }, { site: "cone-b", runtime: "deno" });
-    eachPeer(peers, (name, result) => assertDirect(t, name, result, knownFlake(peers)));
+    eachPeer(peers, (name, result) => assertDirect(t, name, result));
     t.match(peers.answerer.summary?.runtime, /^deno /, "the answerer ran on Deno");
   });
 
@@ -112,7 +96,7 @@ if (!unavailable) {
     const peers = await meet(lab, { site: "sym-a" }, { site: "sym-b" }, ["--with-turn"]);
     eachPeer(peers, (name, result) => {
       const pair = result.summary?.selectedPair;
-      t.equal(result.code, 0, `${name} connects and exits 0 (${seen(result)})`, knownFlake(peers));
+      t.equal(result.code, 0, `${name} connects and exits 0 (${seen(result)})`);
       t.ok(pair?.local.type === "relay" || pair?.remote.type === "relay", `${name}'s selected pair goes through the relay`);
       t.match(result.summary?.iceServers.turn?.username, /^\d+:/, `${name} used the REST credentials the server minted`);
     });
@@ -135,7 +119,7 @@ if (!unavailable) {
     const [user, password] = restCredentials(lab.turnSecret, "lab-tcp");
     const turn = ["--turn", `turn:${lab.turnIp}:${lab.turnPort}?transport=tcp`, "--turn-user", user, "--turn-password", password];
     const peers = await meet(lab, { site: "blocked" }, { site: "cone-b" }, turn);
-    eachPeer(peers, (name, result) => t.equal(result.code, 0, `${name} connects and exits 0 (${seen(result)})`, knownFlake(peers)));
+    eachPeer(peers, (name, result) => t.equal(result.code, 0, `${name} connects and exits 0 (${seen(result)})`));
     const local = peers.offerer.summary?.selectedPair?.local;
     t.equal(local?.type, "relay", "the blocked peer sends through its relay candidate");
     t.equal(local?.relayProtocol, "tcp", "and reaches the relay over TCP");

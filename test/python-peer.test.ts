@@ -151,8 +151,9 @@ function assertMet(t: Test, { python, other }: Meeting, runtime: PeerRuntime): v
   t.equal(py.messages.received, ts.messages.sent, `the Python peer received all ${ts.messages.sent} messages the ${runtime} peer sent`);
   t.equal(ts.messages.received, py.messages.sent, `the ${runtime} peer received all ${py.messages.sent} messages the Python peer sent`);
 
-  // Regression: werift 0.24.4 reuses a DTLS sequence number that OpenSSL then drops as a replay; the
-  // lost SCTP chunk came back after werift's 1 s timer, and one round trip took ~1003 ms.
+  // Regression (patches/werift+0.24.4.patch): werift 0.24.4 reuses a DTLS sequence number that
+  // OpenSSL then drops as a replay; the lost SCTP chunk came back after werift's 1 s timer, and one
+  // round trip took ~1003 ms. Measured with the patch reversed: max 1004 ms; with it: < 20 ms.
   t.ok(py.rttMs!.max < STALL_MS && ts.rttMs!.max < STALL_MS, `no round trip waited for a retransmission (max ${py.rttMs!.max} / ${ts.rttMs!.max} ms)`);
   // Regression: as answerer, aiortc sent its DTLS ClientHello before werift listened (1 s stall).
   const dtlsMs = py.timingsMs["channelOpen"]! - py.timingsMs["iceConnected"]!;

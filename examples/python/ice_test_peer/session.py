@@ -11,7 +11,6 @@ Where aiortc 1.4 differs from werift, and what is done about it:
 - Its ICE state "completed" means a pair was nominated: that is "connected" here (werift says
   "completed" when gathering is done, which means nothing).
 - The answerer's channel is already open when the `datachannel` event fires, so `open` never comes.
-- OpenSSL drops one of werift's DTLS records as a replay (dtls_replay.py rescues it).
 - As the answerer it takes the DTLS server role (a=setup:passive), see _answer().
 """
 import asyncio
@@ -26,7 +25,6 @@ from .bind import restrict_host_addresses
 from .candidates import candidates_in_sdp, describe_candidate, parse_candidate, strip_prefix, without_redundant
 from .contract import pb
 from .diagnose import Observation, diagnose, turn_refused
-from .dtls_replay import tolerate_werift_replay
 from .failure import PeerFailure, as_failure
 from .ice_config import IceSetup, choose_ice_servers
 from .options import PeerOptions
@@ -403,7 +401,6 @@ class PeerSession:
         if dtls is None or self._dtls_watched:
             return
         self._dtls_watched = True
-        tolerate_werift_replay(dtls)
 
         @dtls.on("statechange")
         def on_dtls_state() -> None:
@@ -470,9 +467,6 @@ class PeerSession:
             self._selected = selected
             self._report.step("selected-pair", f"selected pair {describe_pair(selected)}", selected)
         await self._ping_pong.run()
-        rescued = getattr(dtls_transport(self._pc).ssl, "rescued", 0)
-        if rescued:
-            self._report.step("dtls-records-rescued", f"rescued {rescued} DTLS record(s) that OpenSSL dropped as a replay (werift 0.24.4 reuses a sequence number)", {"count": rescued})
 
     # ── stopping ─────────────────────────────────────────────────────────────────────────────
 
