@@ -34,6 +34,11 @@ export interface PeerProcess {
 export function spawnPeer(runtime: PeerRuntime, args: readonly string[], onLine?: (line: string) => void): PeerProcess {
   const { command, args: argv } = peerCommand(runtime, args);
   const child = spawn(command, argv, { cwd: ROOT, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+  return watchProcess(child, onLine);
+}
+
+/** Collects a child's output lines (both streams go to `onLine` too) and its exit code. */
+export function watchProcess(child: ChildProcess, onLine?: (line: string) => void): PeerProcess {
   const lines: string[] = [];
   const stderr: string[] = [];
   createInterface({ input: child.stdout! }).on("line", (line) => {
