@@ -37,40 +37,22 @@ function weriftCaveat(pc: RTCPeerConnection, state: string): string {
   return "";
 }
 
-/**
- * DTLS and SCTP transports exist only once a description is set, so their states are wired then.
- * Safe to call more than once.
- */
+/** DTLS and SCTP transports exist only once a description is set, so their states are wired then. */
 export function watchTransports(pc: RTCPeerConnection, report: Report, onState: StateListener): void {
-  const watched = watchedTransports(pc);
   for (const dtls of pc.dtlsTransports) {
-    if (watched.has(dtls)) continue;
-    watched.add(dtls);
     dtls.onStateChange.subscribe((state) => {
       report.step("dtls-state", `DTLS ${state}`, { state });
       onState("dtls", state);
     });
   }
   const sctp = pc.sctpTransport?.sctp;
-  if (!sctp || watched.has(sctp)) return;
-  watched.add(sctp);
+  if (!sctp) return;
   for (const state of ["connecting", "connected", "closed"] as const) {
     sctp.stateChanged[state].subscribe(() => {
       report.step("sctp-state", `SCTP ${state}`, { state });
       onState("sctp", state);
     });
   }
-}
-
-const watchedByPc = new WeakMap<RTCPeerConnection, Set<object>>();
-
-function watchedTransports(pc: RTCPeerConnection): Set<object> {
-  let set = watchedByPc.get(pc);
-  if (!set) {
-    set = new Set();
-    watchedByPc.set(pc, set);
-  }
-  return set;
 }
 
 function iceAgent(pc: RTCPeerConnection) {

@@ -1,6 +1,6 @@
 // One peer's run, from registration to bye: find the other peer, negotiate, trickle candidates,
 // open the data channel, measure round trips, and say what happened or why it did not.
-import type { RTCDataChannel, RTCPeerConnection } from "werift";
+import type { RTCDataChannel, RTCPeerConnection, RTCSessionDescription } from "werift";
 import type { PeerInfo, PeerMessage, RegisterResponse, Signal, SubscribeResponse } from "../gen/icetest/signaling/v1/signaling.ts";
 import { SdpType } from "../gen/icetest/signaling/v1/signaling.ts";
 import { describeCandidate, parseCandidate, type CandidateInfo } from "./candidates.ts";
@@ -339,15 +339,8 @@ export class PeerSession {
 
   private async offer(pc: RTCPeerConnection, remote: string): Promise<void> {
     this.watchChannel(pc.createDataChannel(DATA_CHANNEL_LABEL, { ordered: true }));
-    const offer = await pc.createOffer();
-    // werift's setLocalDescription resolves only once gathering is complete; the offer goes out
-    // first, so candidates trickle behind it instead of waiting for the slowest server.
-    const sent = this.signaling.send(remote, description(SdpType.SDP_TYPE_OFFER, offer.sdp));
-    this.gatherWith(pc.setLocalDescription(offer));
-    await sent;
-    this.timings.offer = this.report.elapsed();
-    this.report.step("offer-sent", `offer sent to ${remote}`, { sdpBytes: offer.sdp.length });
-    await this.race(this.answerReceived.promise);
+    await this.sendDescription(pc, remote, "offer", await pc.createOffer());
+    await this.answerReceived.promise;
   }
 
   private async answer(pc: RTCPeerConnection, remote: string): Promise<void> {
@@ -357,12 +350,20 @@ export class PeerSession {
       throw negotiationFailure("apply the offer", err);
     });
     await this.afterRemoteDescription(offer.value.sdp);
-    const answer = await pc.createAnswer();
-    const sent = this.signaling.send(remote, description(SdpType.SDP_TYPE_ANSWER, answer.sdp));
-    this.gatherWith(pc.setLocalDescription(answer));
+    await this.sendDescription(pc, remote, "answer", await pc.createAnswer());
+  }
+
+  /**
+   * werift's setLocalDescription resolves only once gathering is complete; the description goes
+   * out first, so candidates trickle behind it instead of waiting for the slowest server.
+   */
+  private async sendDescription(pc: RTCPeerConnection, remote: string, kind: "offer" | "answer", local: RTCSessionDescription): Promise<void> {
+    const type = kind === "offer" ? SdpType.SDP_TYPE_OFFER : SdpType.SDP_TYPE_ANSWER;
+    const sent = this.signaling.send(remote, description(type, local.sdp));
+    pc.setLocalDescription(local).catch((err: unknown) => this.stopped.reject(negotiationFailure("set the local description", err)));
     await sent;
-    this.timings.answer = this.report.elapsed();
-    this.report.step("answer-sent", `answer sent to ${remote}`, { sdpBytes: answer.sdp.length });
+    this.timings[kind] = this.report.elapsed();
+    this.report.step(`${kind}-sent`, `${kind} sent to ${remote}`, { sdpBytes: local.sdp.length });
   }
 
   private async afterRemoteDescription(sdp: string): Promise<void> {
@@ -381,10 +382,6 @@ export class PeerSession {
       this.report.step("remote-candidate", `remote candidate ${describeCandidate(info)} (in the SDP)`, { ...info, inSdp: true });
     }
     if (/^a=end-of-candidates/m.test(sdp)) this.remoteEndOfCandidates = true;
-  }
-
-  private gatherWith(setLocal: Promise<unknown>): void {
-    setLocal.catch((err: unknown) => this.stopped.reject(negotiationFailure("set the local description", err)));
   }
 
   private onLocalCandidate(remote: string, candidate: { candidate: string; sdpMid?: string; sdpMLineIndex?: number } | undefined): void {
