@@ -5,7 +5,7 @@
 // its stream goes away, so a client that lost its connection has that long to subscribe again.
 import { randomBytes, randomInt, randomUUID } from "node:crypto";
 import type { ClientInfo, Signal } from "../gen/icetest/signaling/v1/signaling.ts";
-import { toPeerInfo, type Broker, type LeaveReason, type PeerRecord, type Registration, type Subscription } from "./broker.ts";
+import { toPeerInfo, type Broker, type BrokerStats, type LeaveReason, type Origin, type PeerRecord, type Registration, type SubscribeOptions, type Subscription } from "./broker.ts";
 import { aborted, alreadyExists, notFound, resourceExhausted, unauthenticated, unavailable } from "./errors.ts";
 import { Mailbox, type MailboxEvent } from "./mailbox.ts";
 
@@ -47,7 +47,7 @@ export class MemoryBroker implements Broker {
     this.onExpire = options.onExpire ?? (() => {});
   }
 
-  async register(roomName: string, peerId: string | undefined, client: ClientInfo): Promise<Registration> {
+  async register(roomName: string, peerId: string | undefined, client: ClientInfo, _origin: Origin): Promise<Registration> {
     this.ensureOpen();
     const room = this.rooms.get(roomName) ?? new Map<string, Session>();
     const id = peerId ?? freshPeerId(room);
@@ -84,13 +84,14 @@ export class MemoryBroker implements Broker {
     return { sequence };
   }
 
-  async subscribe(peer: PeerRecord): Promise<Subscription> {
+  async subscribe(peer: PeerRecord, _options: SubscribeOptions = {}): Promise<Subscription> {
     const session = this.sessionOf(peer);
     this.stopExpiry(session);
     const reader = session.mailbox.attach(aborted(`Subscription replaced by a newer Subscribe for peer "${peer.peerId}"`));
     const others = [...this.roomOf(peer).values()].filter((other) => other !== session).map((other) => other.peer);
     return {
       others,
+      ended: new Promise<Error | undefined>(() => {}),
       close: () => reader.end(),
       [Symbol.asyncIterator]: () => reader,
     };
@@ -101,6 +102,10 @@ export class MemoryBroker implements Broker {
     const session = this.rooms.get(peer.room)?.get(peer.peerId);
     if (session?.peer.sessionId !== peer.sessionId) return;
     this.remove(session, reason);
+  }
+
+  async stats(): Promise<BrokerStats> {
+    return { rooms: this.rooms.size, peers: this.sessions.size, heldEvents: 0, heldBytes: 0 };
   }
 
   async close(): Promise<void> {

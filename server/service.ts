@@ -64,7 +64,7 @@ export class SignalingService {
 
   private async register(call: ServerUnaryCall<RegisterRequest, RegisterResponse>): Promise<RegisterResponse> {
     const { room, peerId, client } = validateRegister(call.request);
-    const { peer, token, others } = await this.broker.register(room, peerId, client);
+    const { peer, token, others } = await this.broker.register(room, peerId, client, { address: clientAddress(call.getPeer()) });
     this.note("register", { room, peer: peer.peerId, client: describeClient(client), from: call.getPeer() });
     return {
       peerId: peer.peerId,
@@ -109,7 +109,7 @@ export class SignalingService {
     try {
       this.ensureOpen();
       const peer = await this.authenticate(call.request.sessionToken);
-      return { peer, subscription: await this.broker.subscribe(peer) };
+      return { peer, subscription: await this.broker.subscribe(peer, { resumeAfter: call.request.resumeAfterSequence }) };
     } catch (err) {
       call.emit("error", this.statusOf(call, err));
       return undefined;
@@ -166,6 +166,12 @@ function subscribedEvent(peer: PeerRecord, others: readonly PeerRecord[]): Subsc
     serverTime: toTimestamp(new Date()),
     event: { $case: "subscribed", value: { peerId: peer.peerId, peers: others.map(toPeerInfo) } },
   };
+}
+
+/** The IP address of grpc-js's "host:port" or "[v6]:port" peer string. */
+export function clientAddress(peer: string): string {
+  const match = /^\[(.*)\]:\d+$/.exec(peer) ?? /^(.*):\d+$/.exec(peer);
+  return match?.[1] ?? peer;
 }
 
 function describeClient(client: ClientInfo): string {

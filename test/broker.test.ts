@@ -9,6 +9,7 @@ import { MemoryBroker, type MemoryBrokerOptions } from "../server/memory-broker.
 import type { Teardown } from "./fixtures/server.ts";
 
 const CLIENT = { name: "test", version: "0", runtime: "tap" };
+const ORIGIN = { address: "192.0.2.1" };
 const DEADLINE_MS = 2_000;
 
 function text(value: string): Signal {
@@ -47,8 +48,8 @@ function textOf(event: SubscribeResponse): string | undefined {
 }
 
 async function pair(broker: MemoryBroker, room = "lab"): Promise<{ alice: PeerRecord; bob: PeerRecord }> {
-  const alice = (await broker.register(room, "alice", CLIENT)).peer;
-  const bob = (await broker.register(room, "bob", CLIENT)).peer;
+  const alice = (await broker.register(room, "alice", CLIENT, ORIGIN)).peer;
+  const bob = (await broker.register(room, "bob", CLIENT, ORIGIN)).peer;
   return { alice, bob };
 }
 
@@ -74,11 +75,11 @@ t.test("messages queued before subscribe arrive first, in order, numbered 1..n w
 
 t.test("a registration sees the others, and they get PeerJoined then PeerLeft", async (t) => {
   const broker = newBroker(t);
-  const alice = await broker.register("lab", "alice", CLIENT);
+  const alice = await broker.register("lab", "alice", CLIENT, ORIGIN);
   t.same(alice.others, [], "the first peer sees an empty room");
   const aliceEvents = iterate(await broker.subscribe(alice.peer));
 
-  const bob = await broker.register("lab", "bob", { name: "bob-app", version: "2", runtime: "deno" });
+  const bob = await broker.register("lab", "bob", { name: "bob-app", version: "2", runtime: "deno" }, ORIGIN);
   t.same(bob.others.map((peer) => peer.peerId), ["alice"], "bob sees alice");
   const joined = await next(aliceEvents, "PeerJoined");
   t.equal(joined.event?.$case, "peerJoined", "alice is told that bob joined");
@@ -95,31 +96,31 @@ t.test("a registration sees the others, and they get PeerJoined then PeerLeft", 
 
 t.test("rooms are separate: no events or sends across rooms", async (t) => {
   const broker = newBroker(t);
-  const alice = await broker.register("lab", "alice", CLIENT);
-  const other = await broker.register("other", "bob", CLIENT);
+  const alice = await broker.register("lab", "alice", CLIENT, ORIGIN);
+  const other = await broker.register("other", "bob", CLIENT, ORIGIN);
   t.same(other.others, [], "a peer in another room is not listed");
   await t.rejects(broker.send(alice.peer, "bob", text("hi")), { code: status.NOT_FOUND, message: 'Cannot send to peer "bob": no such peer in room "lab"' }, "sending across rooms is NOT_FOUND");
   const aliceEvents = iterate(await broker.subscribe(alice.peer));
-  await broker.register("other", "dave", CLIENT);
-  await broker.register("lab", "carol", CLIENT);
+  await broker.register("other", "dave", CLIENT, ORIGIN);
+  await broker.register("lab", "carol", CLIENT, ORIGIN);
   const first = await next(aliceEvents, "carol's PeerJoined");
   t.equal(first.event?.$case === "peerJoined" && first.event.value.peer?.peerId, "carol", "alice's first event is carol joining her room, not bob");
 });
 
 t.test("peer ids: taken ones are refused, empty ones are chosen by the broker", async (t) => {
   const broker = newBroker(t);
-  await broker.register("lab", "alice", CLIENT);
-  await t.rejects(broker.register("lab", "alice", CLIENT), { code: status.ALREADY_EXISTS, message: /"alice" is already taken in room "lab"/ }, "a taken peer id is ALREADY_EXISTS");
-  const chosen = await broker.register("lab", undefined, CLIENT);
+  await broker.register("lab", "alice", CLIENT, ORIGIN);
+  await t.rejects(broker.register("lab", "alice", CLIENT, ORIGIN), { code: status.ALREADY_EXISTS, message: /"alice" is already taken in room "lab"/ }, "a taken peer id is ALREADY_EXISTS");
+  const chosen = await broker.register("lab", undefined, CLIENT, ORIGIN);
   t.match(chosen.peer.peerId, /^peer-[a-z0-9]{6}$/, "the broker chooses peer-xxxxxx");
-  const again = await broker.register("other", "alice", CLIENT);
+  const again = await broker.register("other", "alice", CLIENT, ORIGIN);
   t.equal(again.peer.peerId, "alice", "the same id is free in another room");
 });
 
 t.test("after leave, the token and the peer are gone; leaving twice is harmless", async (t) => {
   const broker = newBroker(t);
   const { alice } = await pair(broker);
-  const registration = await broker.register("lab", "carol", CLIENT);
+  const registration = await broker.register("lab", "carol", CLIENT, ORIGIN);
   const carolEvents = iterate(await broker.subscribe(registration.peer));
   await broker.leave(registration.peer, "left");
   const end = await carolEvents.next();
@@ -128,7 +129,7 @@ t.test("after leave, the token and the peer are gone; leaving twice is harmless"
   await t.rejects(broker.send(registration.peer, "alice", text("late")), { code: status.UNAUTHENTICATED }, "it cannot send");
   await t.rejects(broker.send(alice, "carol", text("hi")), { code: status.NOT_FOUND }, "nobody can send to it");
   await t.resolves(broker.leave(registration.peer, "left"), "leaving again is not an error");
-  const carolAgain = await broker.register("lab", "carol", CLIENT);
+  const carolAgain = await broker.register("lab", "carol", CLIENT, ORIGIN);
   await broker.leave(registration.peer, "left");
   t.equal((await broker.authenticate(carolAgain.token)).peerId, "carol", "a stale record cannot remove the new registration of the same id");
 });
@@ -136,9 +137,9 @@ t.test("after leave, the token and the peer are gone; leaving twice is harmless"
 t.test("a peer that never subscribes expires after the grace period", async (t) => {
   const expired: string[] = [];
   const broker = newBroker(t, { sessionGraceMs: 30, onExpire: (peer) => expired.push(peer.peerId) });
-  const alice = await broker.register("lab", "alice", CLIENT);
+  const alice = await broker.register("lab", "alice", CLIENT, ORIGIN);
   const aliceEvents = iterate(await broker.subscribe(alice.peer));
-  const bob = await broker.register("lab", "bob", CLIENT);
+  const bob = await broker.register("lab", "bob", CLIENT, ORIGIN);
   t.equal((await next(aliceEvents, "PeerJoined")).event?.$case, "peerJoined");
   const left = await next(aliceEvents, "bob's expiry");
   t.same(left.event, { $case: "peerLeft", value: { peerId: "bob", reason: "expired" } }, "alice is told that bob expired");
@@ -149,14 +150,14 @@ t.test("a peer that never subscribes expires after the grace period", async (t) 
 
 t.test("a peer whose subscription closed expires; subscribing again in time keeps it", async (t) => {
   const broker = newBroker(t, { sessionGraceMs: 40 });
-  const watcher = await broker.register("lab", "watcher", CLIENT);
+  const watcher = await broker.register("lab", "watcher", CLIENT, ORIGIN);
   const events = iterate(await broker.subscribe(watcher.peer));
-  const bob = await broker.register("lab", "bob", CLIENT);
+  const bob = await broker.register("lab", "bob", CLIENT, ORIGIN);
   await next(events, "bob joined");
   // Bob reconnects at once: his session survives; then his stream goes for good.
   (await broker.subscribe(bob.peer)).close();
   const resubscribed = await broker.subscribe(bob.peer);
-  const carol = await broker.register("lab", "carol", CLIENT);
+  const carol = await broker.register("lab", "carol", CLIENT, ORIGIN);
   await next(events, "carol joined");
   resubscribed.close();
   // Carol never subscribes and registered before bob's stream closed, so she expires first.
@@ -201,7 +202,7 @@ t.test("close ends subscriptions with UNAVAILABLE and refuses later calls", asyn
   const pending = iterate(await broker.subscribe(bob)).next();
   await broker.close();
   await t.rejects(pending, { code: status.UNAVAILABLE, message: "Server is shutting down" }, "open subscriptions end with UNAVAILABLE");
-  await t.rejects(broker.register("lab", "carol", CLIENT), { code: status.UNAVAILABLE }, "register after close is UNAVAILABLE");
+  await t.rejects(broker.register("lab", "carol", CLIENT, ORIGIN), { code: status.UNAVAILABLE }, "register after close is UNAVAILABLE");
   await t.resolves(broker.close(), "closing twice is harmless");
 });
 

@@ -220,6 +220,14 @@ export interface Bye {
 export interface SubscribeRequest {
   /** The caller's session token, from RegisterResponse. */
   sessionToken: string;
+  /**
+   * Resume after this sequence: the last one the client processed (0: none yet). The stream then
+   * replays every later event the server holds, delivered before or not, exactly once and in
+   * order. Unset (old clients): the stream continues with the events not yet written to any
+   * stream, so events written to a stream that broke may be lost. OUT_OF_RANGE when the server no
+   * longer holds the event after this point, or the sequence was never issued: register again.
+   */
+  resumeAfterSequence?: bigint | undefined;
 }
 
 /** One event on a subscriber's stream. */
@@ -247,7 +255,23 @@ export interface SubscribeResponse {
     | //
     /** A peer left the room. */
     { $case: "peerLeft"; value: PeerLeft }
+    | //
+    /**
+     * The stream is alive; sent every heartbeat interval. Sequence 0: heartbeats take no sequence
+     * number, are never queued or replayed, and a client ignores them except to note the stream
+     * is alive.
+     */
+    { $case: "heartbeat"; value: Heartbeat }
     | undefined;
+}
+
+/** The server is alive and the stream is open. */
+export interface Heartbeat {
+  /**
+   * The server's heartbeat interval: a client that hears nothing on its stream for a few of these
+   * may treat the stream as dead and subscribe again with resume_after_sequence.
+   */
+  intervalMs: number;
 }
 
 /** The stream is open. */
@@ -279,7 +303,10 @@ export interface PeerJoined {
 export interface PeerLeft {
   /** The peer that left. */
   peerId: string;
-  /** Why: "left", "expired" (its stream was gone too long) or "shutdown". */
+  /**
+   * Why: "left", "expired" (its stream was gone longer than the grace period: it died, stopped
+   * answering or lost its connection) or "shutdown".
+   */
   reason: string;
 }
 
@@ -1562,13 +1589,19 @@ export const Bye: MessageFns<Bye> = {
 };
 
 function createBaseSubscribeRequest(): SubscribeRequest {
-  return { sessionToken: "" };
+  return { sessionToken: "", resumeAfterSequence: undefined };
 }
 
 export const SubscribeRequest: MessageFns<SubscribeRequest> = {
   encode(message: SubscribeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sessionToken !== "") {
       writer.uint32(10).string(message.sessionToken);
+    }
+    if (message.resumeAfterSequence !== undefined) {
+      if (BigInt.asUintN(64, message.resumeAfterSequence) !== message.resumeAfterSequence) {
+        throw new globalThis.Error("value provided for field message.resumeAfterSequence of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.resumeAfterSequence);
     }
     return writer;
   },
@@ -1594,6 +1627,14 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
             message.sessionToken = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.resumeAfterSequence = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1613,6 +1654,11 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
         : isSet(object.session_token)
         ? globalThis.String(object.session_token)
         : "",
+      resumeAfterSequence: isSet(object.resumeAfterSequence)
+        ? BigInt(object.resumeAfterSequence)
+        : isSet(object.resume_after_sequence)
+        ? BigInt(object.resume_after_sequence)
+        : undefined,
     };
   },
 
@@ -1620,6 +1666,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     const obj: any = {};
     if (message.sessionToken !== "") {
       obj.sessionToken = message.sessionToken;
+    }
+    if (message.resumeAfterSequence !== undefined) {
+      obj.resumeAfterSequence = message.resumeAfterSequence.toString();
     }
     return obj;
   },
@@ -1630,6 +1679,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
   fromPartial<I extends Exact<DeepPartial<SubscribeRequest>, I>>(object: I): SubscribeRequest {
     const message = createBaseSubscribeRequest();
     message.sessionToken = object.sessionToken ?? "";
+    message.resumeAfterSequence = (object.resumeAfterSequence !== undefined && object.resumeAfterSequence !== null)
+      ? BigInt(object.resumeAfterSequence)
+      : undefined;
     return message;
   },
 };
@@ -1661,6 +1713,9 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
         break;
       case "peerLeft":
         PeerLeft.encode(message.event.value, writer.uint32(50).fork()).join();
+        break;
+      case "heartbeat":
+        Heartbeat.encode(message.event.value, writer.uint32(58).fork()).join();
         break;
     }
     return writer;
@@ -1727,6 +1782,14 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
             message.event = { $case: "peerLeft", value: PeerLeft.decode(reader, reader.uint32()) };
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.event = { $case: "heartbeat", value: Heartbeat.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1759,6 +1822,8 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
         ? { $case: "peerLeft", value: PeerLeft.fromJSON(object.peerLeft) }
         : isSet(object.peer_left)
         ? { $case: "peerLeft", value: PeerLeft.fromJSON(object.peer_left) }
+        : isSet(object.heartbeat)
+        ? { $case: "heartbeat", value: Heartbeat.fromJSON(object.heartbeat) }
         : undefined,
     };
   },
@@ -1779,6 +1844,8 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
       obj.peerJoined = PeerJoined.toJSON(message.event.value);
     } else if (message.event?.$case === "peerLeft") {
       obj.peerLeft = PeerLeft.toJSON(message.event.value);
+    } else if (message.event?.$case === "heartbeat") {
+      obj.heartbeat = Heartbeat.toJSON(message.event.value);
     }
     return obj;
   },
@@ -1817,7 +1884,86 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
         }
         break;
       }
+      case "heartbeat": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "heartbeat", value: Heartbeat.fromPartial(object.event.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseHeartbeat(): Heartbeat {
+  return { intervalMs: 0 };
+}
+
+export const Heartbeat: MessageFns<Heartbeat> = {
+  encode(message: Heartbeat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.intervalMs !== 0) {
+      writer.uint32(8).uint32(message.intervalMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Heartbeat {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeat();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.intervalMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Heartbeat {
+    return {
+      intervalMs: isSet(object.intervalMs)
+        ? globalThis.Number(object.intervalMs)
+        : isSet(object.interval_ms)
+        ? globalThis.Number(object.interval_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: Heartbeat): unknown {
+    const obj: any = {};
+    if (message.intervalMs !== 0) {
+      obj.intervalMs = Math.round(message.intervalMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Heartbeat>, I>>(base?: I): Heartbeat {
+    return Heartbeat.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Heartbeat>, I>>(object: I): Heartbeat {
+    const message = createBaseHeartbeat();
+    message.intervalMs = object.intervalMs ?? 0;
     return message;
   },
 };
@@ -2319,8 +2465,10 @@ export const SignalingServiceService = {
   },
   /**
    * Streams every event addressed to the caller, in order: queued ones first, then live ones. One
-   * stream per peer: a new Subscribe ends the previous stream with ABORTED, so a client that lost
-   * its connection can simply subscribe again.
+   * stream per peer: a new Subscribe ends the previous stream with ABORTED (at once, even if that
+   * stream is blocked on flow control: then its client sees the stream reset), so a client that
+   * lost its connection can simply subscribe again. Fails with OUT_OF_RANGE when
+   * resume_after_sequence names events the server no longer holds.
    */
   subscribe: {
     path: "/icetest.signaling.v1.SignalingService/Subscribe" as const,
@@ -2358,8 +2506,10 @@ export interface SignalingServiceServer extends UntypedServiceImplementation {
   sendMessage: handleUnaryCall<SendMessageRequest, SendMessageResponse>;
   /**
    * Streams every event addressed to the caller, in order: queued ones first, then live ones. One
-   * stream per peer: a new Subscribe ends the previous stream with ABORTED, so a client that lost
-   * its connection can simply subscribe again.
+   * stream per peer: a new Subscribe ends the previous stream with ABORTED (at once, even if that
+   * stream is blocked on flow control: then its client sees the stream reset), so a client that
+   * lost its connection can simply subscribe again. Fails with OUT_OF_RANGE when
+   * resume_after_sequence names events the server no longer holds.
    */
   subscribe: handleServerStreamingCall<SubscribeRequest, SubscribeResponse>;
   /** Leaves the room at once. The other peers receive PeerLeft. */
@@ -2409,8 +2559,10 @@ export interface SignalingServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Streams every event addressed to the caller, in order: queued ones first, then live ones. One
-   * stream per peer: a new Subscribe ends the previous stream with ABORTED, so a client that lost
-   * its connection can simply subscribe again.
+   * stream per peer: a new Subscribe ends the previous stream with ABORTED (at once, even if that
+   * stream is blocked on flow control: then its client sees the stream reset), so a client that
+   * lost its connection can simply subscribe again. Fails with OUT_OF_RANGE when
+   * resume_after_sequence names events the server no longer holds.
    */
   subscribe(request: SubscribeRequest, options?: Partial<CallOptions>): ClientReadableStream<SubscribeResponse>;
   subscribe(
