@@ -8,6 +8,7 @@ import { logLine } from "./log.ts";
 import { programName } from "../core/flags.ts";
 import { VERSION } from "../core/version.ts";
 import { DEFAULT_PROGRAM, parseServerCommand, serverUsage, UsageError, type ServerCliOptions, type TlsMode } from "./options.ts";
+import { loadAuth, publicWithoutAuth } from "./auth-files.ts";
 import { startServer, type RunningServer } from "./server.ts";
 import { DEFAULT_SELF_SIGNED_HOSTS, loadTlsFiles, selfSignedTls, type TlsMaterial } from "./tls.ts";
 
@@ -29,8 +30,10 @@ async function main(): Promise<number> {
   // grpc-js logs bind failures itself; we report them once, in our words. GRPC_NODE_VERBOSITY still works.
   if (process.env.GRPC_NODE_VERBOSITY === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
   const tls = await prepareTls(options.tls);
-  const server = await startServer({ ...options, tls, log: print });
+  const server = await startServer({ ...options, tls, auth: await loadAuth(options.auth), log: print });
   print(`${logLine("listening", {})} on ${describeListen(options, server)}`);
+  const warning = publicWithoutAuth(options.host, options.auth);
+  if (warning) print(logLine("warning", { message: warning }));
   const signal = await nextSignal();
   print(logLine("stopping", { signal }));
   // A second signal means "now": do not wait for the grace period.

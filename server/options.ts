@@ -3,7 +3,9 @@
 // Secrets may also come from TURN_SECRET and TURN_PASSWORD, which keeps them out of `ps`.
 import { isIP } from "node:net";
 import { parseFlags, renderHelp, UsageError, type CommandSpec, type Env, type FlagSpec, type Given, type ParsedFlags, type ParseContext } from "../core/flags.ts";
+import type { AuthConfig } from "./auth.ts";
 import type { TurnConfig } from "./ice-servers.ts";
+import { DEFAULT_BROKER_LIMITS, DEFAULT_CONNECTION_LIMITS, MIB, type BrokerLimits, type ConnectionLimits } from "./limits.ts";
 
 export { envName, UsageError, type Env } from "../core/flags.ts";
 
@@ -23,7 +25,14 @@ export interface ServerCliOptions {
   turn?: TurnConfig;
   sessionGraceMs?: number;
   maxQueue?: number;
+  /** Only the limits given; the others keep their defaults (limits.ts). */
+  limits: Partial<BrokerLimits & ConnectionLimits>;
+  /** Undefined: open to everyone. */
+  auth?: CliAuth;
 }
+
+/** AuthConfig with the public key still a file name: main.ts reads it. */
+export type CliAuth = Omit<AuthConfig, "jwtPublicKey"> & { jwtPublicKeyFile?: string };
 
 export type ServerCommand = { kind: "help" } | { kind: "version" } | { kind: "run"; options: ServerCliOptions };
 
@@ -33,6 +42,8 @@ export const DEFAULT_STUN_PORT = 3478;
 
 const TLS_CHOICES = "--tls-cert FILE --tls-key FILE, --self-signed (development) or --insecure (plaintext)";
 const SERVING = "Serving (choose exactly one)";
+const LIMITS = "Limits (a refusal is RESOURCE_EXHAUSTED naming the flag)";
+const ACCESS = "Access control (open by default)";
 
 /** The server's flags: adding one is one entry here, and --help follows. */
 export const SERVER_FLAGS: readonly FlagSpec[] = [
@@ -51,9 +62,39 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   { name: "turn-secret", kind: "string", value: "S", help: "coturn --static-auth-secret: mint per-peer credentials", alsoEnv: ["TURN_SECRET"] },
   { name: "turn-user", kind: "string", value: "U", help: "static TURN user name" },
   { name: "turn-password", kind: "string", value: "P", help: "static TURN password", alsoEnv: ["TURN_PASSWORD"] },
-  { name: "session-grace", kind: "string", value: "SECONDS", help: "how long a peer may be without its stream before it expires", default: "30" },
-  { name: "max-queue", kind: "string", value: "N", help: "undelivered messages per peer before senders are refused", default: "1000" },
+  // Limits (server/limits.ts): every refusal names its flag.
+  ...limitFlags(),
+  // Access control (server/auth.ts).
+  { name: "api-key", kind: "list", value: "KEY", section: ACCESS, help: "require this key in every call's x-api-key (repeatable;\nthe variable takes a comma-separated list)" },
+  { name: "jwt-secret", kind: "string", value: "S", section: ACCESS, help: "verify tokens (JWT, HS256) with this secret" },
+  { name: "jwt-public-key", kind: "string", value: "FILE", section: ACCESS, help: "verify tokens (JWT: RS256, ES256, EdDSA) with this PEM key" },
+  { name: "require-token", kind: "boolean", section: ACCESS, help: "every room needs a token with its name (or \"*\") in \"room\"" },
+  { name: "token-room", kind: "list", value: "ROOM", section: ACCESS, help: "this room needs a token (repeatable)" },
 ];
+
+function limitFlags(): FlagSpec[] {
+  const b = DEFAULT_BROKER_LIMITS;
+  const c = DEFAULT_CONNECTION_LIMITS;
+  const flag = (name: string, value: string, help: string, fallback: number | string): FlagSpec => ({ name, kind: "string", value, section: LIMITS, help, default: String(fallback) });
+  return [
+    flag("max-queue", "N", "events held per peer (undelivered, and kept for resume)\nbefore senders are refused", b.peerEvents),
+    flag("max-queue-bytes", "SIZE", "bytes held per peer (SIZE: 65536, 512K, 4M)", `${b.peerBytes / MIB}M`),
+    flag("max-room-events", "N", "undelivered joins and leaves per peer: joining a room\nwhere someone holds this many is refused", b.roomEvents),
+    flag("max-total-bytes", "SIZE", "bytes held for all peers together", `${b.totalBytes / MIB}M`),
+    flag("resume-events", "N", "events kept per peer after delivery, for a resume", b.retainEvents),
+    flag("max-room-peers", "N", "peers in one room", b.peersPerRoom),
+    flag("max-registrations-per-address", "N", "registrations from one client IP address", b.registrationsPerAddress),
+    flag("max-registrations", "N", "registrations on the server", b.registrations),
+    flag("send-rate", "N", "messages per second one peer may send on average", b.sendRate),
+    flag("send-burst", "N", "messages one peer may send at once", b.sendBurst),
+    flag("session-grace", "SECONDS", "how long a peer may be without its stream before it\nexpires (others get peer_left)", b.sessionGraceMs / 1000),
+    flag("heartbeat", "SECONDS", "heartbeat events and keepalive pings this often; a ping\nunanswered as long ends the connection, a stream unread\nfor 3 heartbeats is ended", c.heartbeatMs / 1000),
+    flag("max-streams-per-connection", "N", "concurrent calls on one connection", c.maxConcurrentStreams),
+    flag("max-connections-per-address", "N", "open connections from one client IP address", c.connectionsPerAddress),
+    flag("connection-idle", "SECONDS", "close connections without a call for this long", c.connectionIdleMs / 1000),
+    flag("request-timeout", "SECONDS", "refuse calls whose request has not arrived by then", c.requestTimeoutMs / 1000),
+  ];
+}
 
 const SERVER_COMMAND: CommandSpec = {
   usage: "(--tls-cert FILE --tls-key FILE | --self-signed | --insecure) [options]",
@@ -92,8 +133,57 @@ export function parseServerCommand(argv: readonly string[], env: Env, context: P
       turn: parseTurn(input),
       sessionGraceMs: parseSeconds(input.get("session-grace")),
       maxQueue: parsePositiveInteger(input.get("max-queue")),
+      limits: parseLimits(input),
+      auth: parseAuth(input),
     },
   };
+}
+
+function parseLimits(input: ParsedFlags): Partial<BrokerLimits & ConnectionLimits> {
+  const count = (flag: string) => parsePositiveInteger(input.get(flag));
+  const size = (flag: string) => parseSize(input.get(flag));
+  const seconds = (flag: string) => parseSeconds(input.get(flag));
+  const limits: Partial<BrokerLimits & ConnectionLimits> = {
+    peerBytes: size("max-queue-bytes"),
+    roomEvents: count("max-room-events"),
+    totalBytes: size("max-total-bytes"),
+    retainEvents: count("resume-events"),
+    peersPerRoom: count("max-room-peers"),
+    registrationsPerAddress: count("max-registrations-per-address"),
+    registrations: count("max-registrations"),
+    sendRate: count("send-rate"),
+    sendBurst: count("send-burst"),
+    heartbeatMs: seconds("heartbeat"),
+    maxConcurrentStreams: count("max-streams-per-connection"),
+    connectionsPerAddress: count("max-connections-per-address"),
+    connectionIdleMs: seconds("connection-idle"),
+    requestTimeoutMs: seconds("request-timeout"),
+  };
+  return Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined));
+}
+
+function parseAuth(input: ParsedFlags): CliAuth | undefined {
+  const apiKeys = input.list("api-key")?.value;
+  const jwtSecret = input.get("jwt-secret")?.value;
+  const jwtPublicKeyFile = input.get("jwt-public-key")?.value;
+  const requireToken = input.on("require-token");
+  const tokenRooms = input.list("token-room")?.value;
+  if (jwtSecret && jwtPublicKeyFile) throw new UsageError("Choose --jwt-secret or --jwt-public-key, not both");
+  const verifies = jwtSecret !== undefined || jwtPublicKeyFile !== undefined;
+  if ((requireToken || tokenRooms) && !verifies) {
+    throw new UsageError(`${requireToken ? "--require-token" : "--token-room"} needs a way to verify tokens: --jwt-secret S or --jwt-public-key FILE`);
+  }
+  if (!apiKeys && !verifies) return undefined;
+  return { apiKeys, jwtSecret, jwtPublicKeyFile, requireToken, tokenRooms };
+}
+
+/** Bytes, with an optional K or M (powers of 1024). */
+function parseSize(given: Given<string> | undefined): number | undefined {
+  if (!given) return undefined;
+  const match = /^(\d+)\s*([KkMmGg])?(i?B)?$/.exec(given.value.trim());
+  const value = match ? Number(match[1]) * ({ k: 1024, m: MIB, g: 1024 * MIB }[match[2]?.toLowerCase() ?? ""] ?? 1) : 0;
+  if (value >= 1) return value;
+  throw new UsageError(`Invalid ${given.name} "${given.value}": use a size in bytes such as 65536, 512K or 4M`);
 }
 
 function parseTlsMode(input: ParsedFlags, argv: readonly string[], program: string, port: number): TlsMode {

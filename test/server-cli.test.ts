@@ -252,6 +252,8 @@ t.test("flags: defaults, modes and values", async (t) => {
     turn: undefined,
     sessionGraceMs: undefined,
     maxQueue: undefined,
+    limits: {},
+    auth: undefined,
   }, "the defaults");
   t.same(parse(["--tls-cert", "c.pem", "--tls-key", "k.pem"]).tls, { kind: "files", certFile: "c.pem", keyFile: "k.pem" }, "TLS from files");
   t.same(parse(["--self-signed", "--tls-host", "a.test", "--tls-host", "10.0.0.1", "--cert-out", "ca.pem"]).tls, { kind: "self-signed", hosts: ["a.test", "10.0.0.1"], certOut: "ca.pem" }, "self-signed with extra names");
