@@ -21,6 +21,8 @@ export const notFound = (message: string) => new SignalingError(status.NOT_FOUND
 export const alreadyExists = (message: string) => new SignalingError(status.ALREADY_EXISTS, message);
 export const resourceExhausted = (message: string) => new SignalingError(status.RESOURCE_EXHAUSTED, message);
 export const aborted = (message: string) => new SignalingError(status.ABORTED, message);
+export const permissionDenied = (message: string) => new SignalingError(status.PERMISSION_DENIED, message);
+export const outOfRange = (message: string) => new SignalingError(status.OUT_OF_RANGE, message);
 export const unavailable = (message: string) => new SignalingError(status.UNAVAILABLE, message);
 
 export const INTERNAL_MESSAGE = "Internal server error";

@@ -97,3 +97,8 @@ function formatValue(limit: keyof typeof LIMIT_FLAGS, value: number): string {
   if (limit === "sendRate") return `${value} messages/s`;
   return String(value);
 }
+
+/** The given values without the undefined ones, to spread over defaults. */
+export function definedOnly<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>;
+}

@@ -1,50 +1,102 @@
-// One peer's queue of undelivered events. It stamps each event with the recipient's next sequence
-// number (1, 2, 3… with no gaps for the mailbox's life) and the server time, and hands events to
-// at most one live reader, one at a time, only when the reader asks: an event leaves the queue
-// when the consumer is ready to write it, so a slow stream keeps its backlog here, where the queue
-// limit can see it.
+// One peer's events: the undelivered ones, and the last ones handed to a stream, kept so that a
+// client whose stream broke can resume without loss. It stamps each event with the recipient's
+// next sequence number (1, 2, 3… with no gaps for the mailbox's life) and the server time, and
+// hands events to at most one live reader, one at a time, only when the reader asks: an event
+// leaves the undelivered part when the consumer is ready to write it, so a slow stream keeps its
+// backlog here, where the budgets can see it.
+//
+// The mailbox counts; the broker decides. `post` never refuses, so the caller chooses which events
+// may be turned away, and what it holds is reported to a Tally shared by all mailboxes.
 import type { SubscribeResponse } from "../gen/icetest/signaling/v1/signaling.ts";
+import { outOfRange } from "./errors.ts";
 import { toTimestamp } from "./timestamp.ts";
 
 export type MailboxEvent = NonNullable<SubscribeResponse["event"]>;
 
+/** What every mailbox of a broker holds together. */
+export interface Tally {
+  events: number;
+  bytes: number;
+}
+
+interface Entry {
+  readonly response: SubscribeResponse;
+  readonly bytes: number;
+  /** peer_joined or peer_left: counted against the room-event share while undelivered. */
+  readonly room: boolean;
+}
+
 export class Mailbox {
-  private readonly queue: SubscribeResponse[] = [];
+  /** Retained entries first (handed to a stream), then undelivered ones, in sequence order. */
+  private readonly entries: Entry[] = [];
+  /** How many of `entries` were handed out. */
+  private handed = 0;
+  private held = 0;
+  private pendingRoom = 0;
   private nextSequence = 1n;
   private reader: MailboxReader | undefined;
 
   /**
-   * @param limit how many undelivered events `isFull` allows; `post` itself never refuses, so the
-   *   caller chooses which events may be turned away.
+   * @param retain how many handed-out events to keep for a resume.
+   * @param tally the broker-wide totals this mailbox adds to.
    * @param onIdle called when the live reader goes away without a replacement.
    */
   constructor(
-    readonly limit: number,
+    private readonly retain: number,
+    private readonly tally: Tally = { events: 0, bytes: 0 },
     private readonly onIdle: () => void = () => {},
   ) {}
 
+  /** Events held: undelivered plus retained. */
   get size(): number {
-    return this.queue.length;
+    return this.entries.length;
   }
 
-  get isFull(): boolean {
-    return this.queue.length >= this.limit;
+  get undelivered(): number {
+    return this.entries.length - this.handed;
+  }
+
+  get bytes(): number {
+    return this.held;
+  }
+
+  /** Undelivered room events. */
+  get pendingRoomEvents(): number {
+    return this.pendingRoom;
   }
 
   get hasReader(): boolean {
     return this.reader !== undefined;
   }
 
-  /** Queues an event and returns its sequence number. */
-  post(event: MailboxEvent, now: Date = new Date()): bigint {
+  /**
+   * Drops retained events, oldest first, until `events` more events and `bytes` more bytes fit in
+   * `maxEvents` and `maxBytes`. Returns whether they fit (undelivered events are never dropped).
+   */
+  makeRoom(events: number, bytes: number, maxEvents: number, maxBytes: number): boolean {
+    const fits = () => this.entries.length + events <= maxEvents && this.held + bytes <= maxBytes;
+    while (!fits() && this.handed > 0) this.dropOldest();
+    return fits();
+  }
+
+  /** Queues an event of `bytes` encoded bytes and returns its sequence number. */
+  post(event: MailboxEvent, bytes: number, now: Date = new Date()): bigint {
     const sequence = this.nextSequence++;
-    this.queue.push({ sequence, serverTime: toTimestamp(now), event });
+    const room = event.$case === "peerJoined" || event.$case === "peerLeft";
+    this.entries.push({ response: { sequence, serverTime: toTimestamp(now), event }, bytes, room });
+    this.count(1, bytes);
+    if (room) this.pendingRoom++;
     this.reader?.wake();
     return sequence;
   }
 
-  /** Makes a new reader the only live one; the previous one ends with `replaced`. */
-  attach(replaced: Error): MailboxReader {
+  /**
+   * Makes a new reader the only live one; the previous one ends with `replaced`. With `resumeAfter`
+   * the reader starts after that sequence, replaying retained events; OUT_OF_RANGE (and the
+   * previous reader kept) when that point is not held.
+   */
+  attach(replaced: Error, resumeAfter?: bigint): MailboxReader {
+    if (resumeAfter !== undefined) this.rewind(resumeAfter);
     const previous = this.reader;
     const reader = new MailboxReader(this);
     this.reader = reader;
@@ -52,17 +104,21 @@ export class Mailbox {
     return reader;
   }
 
-  /** Ends the live reader (with `error`, or as done) and drops the queue. */
+  /** Ends the live reader (with `error`, or as done) and drops everything held. */
   close(error?: Error): void {
     const reader = this.reader;
     this.reader = undefined;
-    this.queue.length = 0;
+    while (this.entries.length > 0) this.dropOldest();
     reader?.end(error);
   }
 
-  /** @internal the oldest event, if `reader` is still the live one. */
+  /** @internal the oldest undelivered event, if `reader` is still the live one; it is retained. */
   take(reader: MailboxReader): SubscribeResponse | undefined {
-    return reader === this.reader ? this.queue.shift() : undefined;
+    if (reader !== this.reader || this.handed >= this.entries.length) return undefined;
+    const entry = this.entries[this.handed++]!;
+    if (entry.room) this.pendingRoom--;
+    while (this.handed > this.retain) this.dropOldest();
+    return entry.response;
   }
 
   /** @internal a reader ended. */
@@ -70,6 +126,35 @@ export class Mailbox {
     if (reader !== this.reader) return;
     this.reader = undefined;
     this.onIdle();
+  }
+
+  private rewind(resumeAfter: bigint): void {
+    const last = this.nextSequence - 1n;
+    if (resumeAfter > last) {
+      throw outOfRange(`Cannot resume after sequence ${resumeAfter}: the last event issued is ${last}; register again`);
+    }
+    const oldest = this.entries[0]?.response.sequence ?? this.nextSequence;
+    if (resumeAfter + 1n < oldest) {
+      throw outOfRange(`Cannot resume after sequence ${resumeAfter}: events before ${oldest} are no longer held; register again`);
+    }
+    // Everything held becomes undelivered again; events up to the resume point were processed.
+    for (let i = 0; i < this.handed; i++) if (this.entries[i]!.room) this.pendingRoom++;
+    this.handed = 0;
+    while (this.entries.length > 0 && this.entries[0]!.response.sequence <= resumeAfter) this.dropOldest();
+  }
+
+  private dropOldest(): void {
+    const entry = this.entries.shift();
+    if (!entry) return;
+    if (this.handed > 0) this.handed--;
+    else if (entry.room) this.pendingRoom--;
+    this.count(-1, -entry.bytes);
+  }
+
+  private count(events: number, bytes: number): void {
+    this.held += bytes;
+    this.tally.events += events;
+    this.tally.bytes += bytes;
   }
 }
 
@@ -82,9 +167,14 @@ const DONE: IteratorResult<SubscribeResponse> = { value: undefined, done: true }
 
 /** An async iterator over a mailbox that waits for events while none are queued. */
 export class MailboxReader implements AsyncIterableIterator<SubscribeResponse> {
-  private ended = false;
+  private isEnded = false;
   private error: Error | undefined;
   private pending: Pending | undefined;
+  private resolveEnded!: (error: Error | undefined) => void;
+  /** Resolves when the reader ends, with the error it ended with. */
+  readonly ended = new Promise<Error | undefined>((resolve) => {
+    this.resolveEnded = resolve;
+  });
 
   constructor(private readonly mailbox: Mailbox) {}
 
@@ -94,7 +184,7 @@ export class MailboxReader implements AsyncIterableIterator<SubscribeResponse> {
 
   next(): Promise<IteratorResult<SubscribeResponse>> {
     if (this.error) return Promise.reject(this.error);
-    if (this.ended) return Promise.resolve(DONE);
+    if (this.isEnded) return Promise.resolve(DONE);
     const event = this.mailbox.take(this);
     if (event) return Promise.resolve({ value: event, done: false });
     return new Promise((resolve, reject) => {
@@ -120,10 +210,11 @@ export class MailboxReader implements AsyncIterableIterator<SubscribeResponse> {
 
   /** Ends the reader once: a waiting `next()` rejects with `error`, or resolves done. */
   end(error?: Error): void {
-    if (this.ended) return;
-    this.ended = true;
+    if (this.isEnded) return;
+    this.isEnded = true;
     this.error = error;
     this.mailbox.detach(this);
+    this.resolveEnded(error);
     const pending = this.pending;
     this.pending = undefined;
     if (!pending) return;

@@ -1,14 +1,18 @@
 // Assembles the signaling server: STUN responder, broker, gRPC service, and an orderly shutdown.
 import * as grpc from "@grpc/grpc-js";
 import { isIP } from "node:net";
-import { SignalingServiceService } from "../gen/icetest/signaling/v1/signaling.ts";
+import { Access, type AuthConfig } from "./auth.ts";
 import type { Broker } from "./broker.ts";
+import { limitConnectionsPerAddress } from "./connection-limit.ts";
 import { iceServersFor, type TurnConfig } from "./ice-servers.ts";
 import { toListenError } from "./listen-error.ts";
 import { logLine, type Log } from "./log.ts";
+import { DEFAULT_CONNECTION_LIMITS, definedOnly, type BrokerLimits, type ConnectionLimits } from "./limits.ts";
 import { MemoryBroker } from "./memory-broker.ts";
+import { requestTimeout } from "./request-timeout.ts";
 import { SignalingService } from "./service.ts";
 import { startStunResponder, type StunResponder } from "./stun.ts";
+import { withUtf8Check } from "./utf8.ts";
 
 export interface ServerOptions {
   host: string;
@@ -25,6 +29,10 @@ export interface ServerOptions {
   sessionGraceMs?: number;
   /** Undelivered messages per recipient before senders get RESOURCE_EXHAUSTED (default 1000). */
   maxQueue?: number;
+  /** Bounds of the broker and of connections; each one left out takes its default (limits.ts). */
+  limits?: Partial<BrokerLimits & ConnectionLimits>;
+  /** API keys and tokens; the server is open without. */
+  auth?: AuthConfig;
   /** Receives one line per event; silent by default. */
   log?: Log;
   /** Defaults to a MemoryBroker built from sessionGraceMs and maxQueue. Closed by shutdown(). */
@@ -45,19 +53,26 @@ export interface RunningServer {
 
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
 
-const CHANNEL_OPTIONS: grpc.ServerOptions = {
-  // Pings find connections that died without a FIN (NAT timeouts, sleeping laptops), so their
-  // streams end and their peers' grace periods start. grpc-js servers enforce no client ping
-  // policy, so clients' own keepalive pings (with or without calls) are always accepted.
-  "grpc.keepalive_time_ms": 30_000,
-  "grpc.keepalive_timeout_ms": 10_000,
-  // The largest valid request is a 64 KiB SDP or text plus framing; refuse anything far beyond.
-  "grpc.max_receive_message_length": 256 * 1024,
-};
+function channelOptions(limits: ConnectionLimits): grpc.ServerOptions {
+  return {
+    // Pings find connections that died without a FIN (NAT timeouts, sleeping laptops, SIGSTOP), so
+    // their streams end and their peers' grace periods start: a dead peer is gone within two
+    // heartbeats plus the grace period. grpc-js servers enforce no client ping policy, so
+    // clients' own keepalive pings (with or without calls) are always accepted.
+    "grpc.keepalive_time_ms": limits.heartbeatMs,
+    "grpc.keepalive_timeout_ms": limits.heartbeatMs,
+    "grpc.max_connection_idle_ms": limits.connectionIdleMs,
+    "grpc.max_concurrent_streams": limits.maxConcurrentStreams,
+    // The largest valid request is a 64 KiB SDP or text plus framing; refuse anything far beyond.
+    "grpc.max_receive_message_length": 256 * 1024,
+    interceptors: [requestTimeout(limits.requestTimeoutMs)],
+  };
+}
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   checkTurn(options.turn);
   const log = options.log ?? (() => {});
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...definedOnly(options.limits ?? {}) };
   const broker = options.broker ?? defaultBroker(options, log);
   let stun: StunResponder | null = null;
   try {
@@ -66,12 +81,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const service = new SignalingService({
       broker,
       log,
+      access: new Access(options.auth),
+      timing: { heartbeatMs: limits.heartbeatMs, stallMs: 3 * limits.heartbeatMs },
       iceServers: (authority, peer) =>
         iceServersFor({ stunPort, publicHost: options.publicHost, listenHost: options.host, turn: options.turn }, authority, peer.peerId),
     });
-    const server = new grpc.Server(CHANNEL_OPTIONS);
-    server.addService(SignalingServiceService, service.handlers);
+    const server = new grpc.Server(channelOptions(limits));
+    server.addService(withUtf8Check(), service.handlers);
     const port = await bind(server, options.host, options.port, serverCredentials(options.tls));
+    limitConnectionsPerAddress(server, limits.connectionsPerAddress, (address) =>
+      log(logLine("refused", { what: "connection", from: address, limit: limits.connectionsPerAddress })),
+    );
     const responder = stun;
     const stopStun = async () => responder?.close();
     let stopping: Promise<void> | undefined;
@@ -94,6 +114,7 @@ function defaultBroker(options: ServerOptions, log: Log): Broker {
   return new MemoryBroker({
     sessionGraceMs: options.sessionGraceMs,
     maxQueue: options.maxQueue,
+    limits: options.limits,
     onExpire: (peer) => log(logLine("expire", { room: peer.room, peer: peer.peerId, reason: "expired" })),
   });
 }

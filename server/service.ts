@@ -1,6 +1,6 @@
 // The gRPC handlers of SignalingService: decode (grpc-js did), validate, call the broker, and map
 // any failure to a status in one place (toServiceError). Each handler answers exactly once.
-import type { handleUnaryCall, ServerErrorResponse, ServerUnaryCall } from "@grpc/grpc-js";
+import type { handleUnaryCall, Metadata, ServerErrorResponse, ServerUnaryCall } from "@grpc/grpc-js";
 import {
   SdpType,
   type ClientInfo,
@@ -15,11 +15,13 @@ import {
   type SignalingServiceServer,
   type SubscribeResponse,
 } from "../gen/icetest/signaling/v1/signaling.ts";
+import { Access } from "./auth.ts";
 import { toPeerInfo, type Broker, type PeerRecord, type Subscription } from "./broker.ts";
 import { toServiceError, unavailable } from "./errors.ts";
 import { logLine, type Log, type LogFields } from "./log.ts";
-import { SubscribeStream, type SubscribeCall } from "./subscribe-stream.ts";
+import { SubscribeStream, type StreamTiming, type SubscribeCall } from "./subscribe-stream.ts";
 import { toTimestamp } from "./timestamp.ts";
+import { checkUtf8 } from "./utf8.ts";
 import { requireToken, validateRegister, validateSend } from "./validate.ts";
 
 export interface SignalingServiceOptions {
@@ -27,12 +29,18 @@ export interface SignalingServiceOptions {
   /** The ICE servers for a peer that dialled `authority` (the call's :authority). */
   iceServers: (authority: string, peer: PeerRecord) => IceServer[];
   log: Log;
+  /** API keys and tokens; open when left out. */
+  access?: Access;
+  /** Heartbeats and stall detection of Subscribe streams; none when left out. */
+  timing?: StreamTiming;
 }
 
 export class SignalingService {
   private readonly broker: Broker;
   private readonly iceServers: SignalingServiceOptions["iceServers"];
   private readonly log: Log;
+  private readonly access: Access;
+  private readonly timing: StreamTiming | undefined;
   private readonly streams = new Set<SubscribeStream>();
   private closing = false;
 
@@ -50,6 +58,8 @@ export class SignalingService {
     this.broker = options.broker;
     this.iceServers = options.iceServers;
     this.log = options.log;
+    this.access = options.access ?? new Access();
+    this.timing = options.timing;
   }
 
   get openStreams(): number {
@@ -64,6 +74,7 @@ export class SignalingService {
 
   private async register(call: ServerUnaryCall<RegisterRequest, RegisterResponse>): Promise<RegisterResponse> {
     const { room, peerId, client } = validateRegister(call.request);
+    await this.access.checkRoom(call.metadata, room);
     const { peer, token, others } = await this.broker.register(room, peerId, client, { address: clientAddress(call.getPeer()) });
     this.note("register", { room, peer: peer.peerId, client: describeClient(client), from: call.getPeer() });
     return {
@@ -94,7 +105,7 @@ export class SignalingService {
     const opened = await this.openSubscription(call);
     if (!opened) return;
     const { peer, subscription } = opened;
-    const stream = new SubscribeStream(call, subscription, (err) => this.unexpected(call.getPath(), err));
+    const stream = new SubscribeStream(call, subscription, (err) => this.unexpected(call.getPath(), err), this.timing);
     this.streams.add(stream);
     // close() may have run while the broker was answering.
     if (this.closing) stream.end("shutdown", shuttingDown());
@@ -108,6 +119,7 @@ export class SignalingService {
   private async openSubscription(call: SubscribeCall): Promise<{ peer: PeerRecord; subscription: Subscription } | undefined> {
     try {
       this.ensureOpen();
+      this.checkCall(call);
       const peer = await this.authenticate(call.request.sessionToken);
       return { peer, subscription: await this.broker.subscribe(peer, { resumeAfter: call.request.resumeAfterSequence }) };
     } catch (err) {
@@ -121,6 +133,7 @@ export class SignalingService {
     return (call, callback) => {
       const answer = async () => {
         this.ensureOpen();
+        this.checkCall(call);
         return handle(call);
       };
       // then(ok, fail) rather than then().catch(fail): a throw inside callback must not call it
@@ -132,6 +145,12 @@ export class SignalingService {
         )
         .catch((err: unknown) => this.unexpected(call.getPath(), err));
     };
+  }
+
+  /** What every call must pass before its own checks: an API key, well-formed strings. */
+  private checkCall(call: { metadata: Metadata; request: unknown }): void {
+    this.access.checkApiKey(call.metadata);
+    checkUtf8(call.request);
   }
 
   private statusOf(call: { getPath(): string }, err: unknown): ServerErrorResponse {

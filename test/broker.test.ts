@@ -182,7 +182,7 @@ function contract(t: Test, kind: BrokerKind): void {
     for (let i = 1; i <= 3; i++) await broker.send(alice, "bob", text(`m${i}`));
     await t.rejects(
       broker.send(alice, "bob", text("one too many")),
-      { code: status.RESOURCE_EXHAUSTED, message: /^Cannot send to peer "bob": its queue (already )?holds 3 undelivered events/ },
+      { code: status.RESOURCE_EXHAUSTED, message: /^Cannot send to peer "bob": its queue holds 3 undelivered events of \d+ bytes \(limit 3 \(--max-queue\)\); it is not reading its Subscribe stream$/ },
       "the fourth message is refused",
     );
     const events = iterate(await broker.subscribe(bob));
@@ -209,13 +209,13 @@ for (const kind of brokerKinds(t)) {
 
 t.test("a mailbox hands out events only when asked, so they stay queued under backpressure", async (t) => {
   let idle = 0;
-  const mailbox = new Mailbox(10, () => idle++);
-  mailbox.post({ $case: "peerLeft", value: { peerId: "a", reason: "left" } });
-  mailbox.post({ $case: "peerLeft", value: { peerId: "b", reason: "left" } });
+  const mailbox = new Mailbox(10, undefined, () => idle++);
+  mailbox.post({ $case: "peerLeft", value: { peerId: "a", reason: "left" } }, 10);
+  mailbox.post({ $case: "peerLeft", value: { peerId: "b", reason: "left" } }, 10);
   const reader = mailbox.attach(new Error("replaced"));
-  t.equal(mailbox.size, 2, "attaching takes nothing");
+  t.equal(mailbox.undelivered, 2, "attaching takes nothing");
   t.equal((await reader.next()).value?.sequence, 1n, "the first event comes on request");
-  t.equal(mailbox.size, 1, "the second is still queued");
+  t.equal(mailbox.undelivered, 1, "the second is still queued");
   await reader.return();
   t.equal(idle, 1, "the mailbox reports that its reader went away");
   t.equal(mailbox.hasReader, false, "and has no reader");
