@@ -29,6 +29,8 @@ export interface ServerCliOptions {
   limits: Partial<BrokerLimits & ConnectionLimits>;
   /** Undefined: open to everyone. */
   auth?: CliAuth;
+  /** Undefined: the in-memory broker. */
+  redis?: string;
 }
 
 /** AuthConfig with the public key still a file name: main.ts reads it. */
@@ -62,6 +64,7 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   { name: "turn-secret", kind: "string", value: "S", help: "coturn --static-auth-secret: mint per-peer credentials", alsoEnv: ["TURN_SECRET"] },
   { name: "turn-user", kind: "string", value: "U", help: "static TURN user name" },
   { name: "turn-password", kind: "string", value: "P", help: "static TURN password", alsoEnv: ["TURN_PASSWORD"] },
+  { name: "redis", kind: "string", value: "URL", help: "share rooms with the other instances using this Redis\n(redis://[:password@]host:6379[/db]); default: this process only" },
   // Limits (server/limits.ts): every refusal names its flag.
   ...limitFlags(),
   // Access control (server/auth.ts).
@@ -135,6 +138,7 @@ export function parseServerCommand(argv: readonly string[], env: Env, context: P
       maxQueue: parsePositiveInteger(input.get("max-queue")),
       limits: parseLimits(input),
       auth: parseAuth(input),
+      redis: parseRedisUrl(input.get("redis")),
     },
   };
 }
@@ -175,6 +179,12 @@ function parseAuth(input: ParsedFlags): CliAuth | undefined {
   }
   if (!apiKeys && !verifies) return undefined;
   return { apiKeys, jwtSecret, jwtPublicKeyFile, requireToken, tokenRooms };
+}
+
+function parseRedisUrl(given: Given<string> | undefined): string | undefined {
+  if (!given) return undefined;
+  if (/^rediss?:\/\/[^\s/]+/.test(given.value)) return given.value;
+  throw new UsageError(`Invalid ${given.name} "${given.value}": use a URL like redis://127.0.0.1:6379 (rediss:// for TLS)`);
 }
 
 /** Bytes, with an optional K or M (powers of 1024). */

@@ -52,6 +52,12 @@ export class RedisBroker implements Broker {
   private readonly liveness: RedisLiveness;
   /** Session id → the subscription this instance serves for it. */
   private readonly local = new Map<string, RedisSubscription>();
+  /**
+   * Streams this instance ended (session id → epoch): when it shuts down, the server ends its
+   * streams before closing the broker, and those peers, unless they resume elsewhere, left
+   * because of the shutdown. Forgotten after a grace period.
+   */
+  private readonly released = new Map<string, number>();
   /** Session ids with a subscribe() under way on this instance. */
   private readonly opening = new Map<string, number>();
   private closed = false;
@@ -217,7 +223,7 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.liveness.stop().catch(() => {});
+    await this.liveness.stop([...this.released]).catch(() => {});
     this.redis.disconnect();
     this.subscriber.disconnect();
     // Last, so that whoever awaits close() can still catch what the consumers now see.
@@ -268,9 +274,11 @@ export class RedisBroker implements Broker {
     void this.subscriber.unsubscribe(this.channelOf(sid)).catch(() => {});
     if (!released || this.closed) return;
     const deadline = Date.now() + this.limits.sessionGraceMs;
+    this.released.set(sid, subscription.epoch);
     this.redis
       .icRelease(this.prefix, sid, this.instanceId, subscription.epoch, deadline)
       .then(() => this.liveness.expiryAt(deadline))
+      .then(() => setTimeout(() => this.released.delete(sid), this.limits.sessionGraceMs).unref())
       .catch(() => {});
   }
 

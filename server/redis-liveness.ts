@@ -50,13 +50,16 @@ export class RedisLiveness {
     this.sweepTimer.unref();
   }
 
-  /** Stops beating and hands this instance's sessions to the expiry clock. */
-  async stop(): Promise<void> {
+  /**
+   * Stops beating and hands this instance's sessions to the expiry clock, marked as left by
+   * shutdown; so are the `released` ones (session id, epoch) if nobody subscribed again since.
+   */
+  async stop(released: readonly (readonly [string, number])[] = []): Promise<void> {
     this.stopped = true;
     clearInterval(this.beatTimer);
     clearTimeout(this.sweepTimer);
     const { redis, prefix, instanceId, graceMs } = this.options;
-    await redis.icRetire(prefix, instanceId, Date.now() + graceMs);
+    await redis.icRetire(prefix, instanceId, Date.now() + graceMs, ...released.flat());
   }
 
   private async beat(): Promise<void> {

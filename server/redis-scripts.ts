@@ -313,9 +313,18 @@ end
 return dead
 `;
 
-/** ARGV: P instance deadline: this instance stops; its peers may resume elsewhere within the grace. */
+/**
+ * ARGV: P instance deadline [sid epoch]…: this instance stops; its peers may resume elsewhere
+ * within the grace. The sessions listed, whose streams it just ended, count as its own if no
+ * stream took them since.
+ */
 const RETIRE = `${ORPHAN}
-local P, inst, deadline = unpack(ARGV)
+local P, inst, deadline = ARGV[1], ARGV[2], ARGV[3]
+for i = 4, #ARGV, 2 do
+  local key = P .. 's:' .. ARGV[i]
+  local rec = redis.call('HMGET', key, 'owner', 'epoch')
+  if rec[1] == '' and rec[2] == ARGV[i + 1] then redis.call('HSET', key, 'orphan', 'shutdown') end
+end
 orphan(P, inst, deadline)
 return 1
 `;

@@ -9,6 +9,8 @@ import { toListenError } from "./listen-error.ts";
 import { logLine, type Log } from "./log.ts";
 import { DEFAULT_CONNECTION_LIMITS, definedOnly, type BrokerLimits, type ConnectionLimits } from "./limits.ts";
 import { MemoryBroker } from "./memory-broker.ts";
+import { RedisBroker } from "./redis-broker.ts";
+import { redact } from "./redis-connection.ts";
 import { requestTimeout } from "./request-timeout.ts";
 import { SignalingService } from "./service.ts";
 import { startStunResponder, type StunResponder } from "./stun.ts";
@@ -37,6 +39,10 @@ export interface ServerOptions {
   log?: Log;
   /** Defaults to a MemoryBroker built from sessionGraceMs and maxQueue. Closed by shutdown(). */
   broker?: Broker;
+  /** Without `broker`: a RedisBroker on this URL (instances with the same Redis share rooms). */
+  redis?: string;
+  /** Its key prefix (tests keep instances apart with it). */
+  redisPrefix?: string;
 }
 
 export interface RunningServer {
@@ -73,7 +79,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   checkTurn(options.turn);
   const log = options.log ?? (() => {});
   const limits = { ...DEFAULT_CONNECTION_LIMITS, ...definedOnly(options.limits ?? {}) };
-  const broker = options.broker ?? defaultBroker(options, log);
+  const broker = options.broker ?? (options.redis ? await redisBroker(options, options.redis, log) : defaultBroker(options, log));
   let stun: StunResponder | null = null;
   try {
     stun = options.stunPort === null ? null : await startStun(options.host, options.stunPort, log);
@@ -117,6 +123,22 @@ function defaultBroker(options: ServerOptions, log: Log): Broker {
     limits: options.limits,
     onExpire: (peer) => log(logLine("expire", { room: peer.room, peer: peer.peerId, reason: "expired" })),
   });
+}
+
+async function redisBroker(options: ServerOptions, url: string, log: Log): Promise<Broker> {
+  const broker = await RedisBroker.connect({
+    url,
+    prefix: options.redisPrefix,
+    limits: {
+      ...(options.sessionGraceMs !== undefined ? { sessionGraceMs: options.sessionGraceMs } : {}),
+      ...(options.maxQueue !== undefined ? { peerEvents: options.maxQueue } : {}),
+      ...definedOnly(options.limits ?? {}),
+    },
+    onExpire: (peer, reason) => log(logLine("expire", { room: peer.room, peer: peer.peerId, reason })),
+    onRedisState: (state, detail) => log(logLine(state, { url: redact(url), ...(detail ? { error: detail } : {}) })),
+  });
+  log(logLine("broker", { kind: "redis", url: redact(url), instance: broker.instanceId }));
+  return broker;
 }
 
 function checkTurn(turn: TurnConfig | undefined): void {
