@@ -32,6 +32,9 @@ export interface PeerOptions {
   readonly relayOnly: boolean;
   readonly caFile?: string;
   readonly tlsServerName?: string;
+  /** For servers that require them (x-api-key; a JWT for Register). */
+  readonly apiKey?: string;
+  readonly token?: string;
   readonly messages: number;
   readonly timeoutMs: number;
   /** How long to wait for the other peer to show up; undefined waits for ever. */
@@ -63,6 +66,8 @@ export const PEER_FLAGS: readonly FlagSpec[] = [
   { name: "relay-only", kind: "boolean", help: "use relay candidates only: tests TURN on its own" },
   { name: "ca", kind: "string", value: "FILE", help: "trust this CA/certificate (PEM) for a self-signed signaling server" },
   { name: "tls-server-name", kind: "string", value: "NAME", help: "expect this name in the server's certificate" },
+  { name: "api-key", kind: "string", value: "KEY", help: "the signaling server's API key (better: ICE_TEST_API_KEY)" },
+  { name: "token", kind: "string", value: "JWT", help: "a token admitting this room (better: ICE_TEST_TOKEN)" },
   { name: "messages", kind: "string", value: "N", help: "ping/pong round trips to measure", default: "5" },
   { name: "wait", kind: "string", value: "DURATION", help: "how long to wait for the other peer to show up; 0 waits for ever", default: DEFAULT_WAIT },
   { name: "timeout", kind: "string", value: "DURATION", help: "from meeting the other peer to the last round trip\n(connecting and exchanging), e.g. 30s, 2m", default: DEFAULT_TIMEOUT },
@@ -123,6 +128,8 @@ function toOptions(args: ParsedFlags): PeerOptions {
     relayOnly,
     caFile: text("ca"),
     tlsServerName: text("tls-server-name"),
+    apiKey: text("api-key"),
+    token: text("token"),
     messages: parseCount(text("messages") ?? "5"),
     timeoutMs: parseDuration("timeout", text("timeout") ?? DEFAULT_TIMEOUT),
     waitMs: parseWait(text("wait") ?? DEFAULT_WAIT),

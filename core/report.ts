@@ -1,5 +1,7 @@
 // The output is the product: every step, as it happens, with the milliseconds since start, as a
 // line a person reads or (with --json) a JSON line a script parses. Both carry the same facts.
+// Every line is sanitized here, since many carry text from the other peer or the server.
+import { escapeJsonControls, sanitize } from "./sanitize.ts";
 
 export type Fields = object;
 
@@ -21,19 +23,19 @@ export class Report {
   step(event: string, text: string, fields: Fields = {}): void {
     const t = this.elapsed();
     if (this.json) {
-      this.write(JSON.stringify({ t, event, ...fields }, jsonValue));
+      this.write(escapeJsonControls(JSON.stringify({ t, event, ...fields }, jsonValue)));
       return;
     }
-    this.write(`${this.label}${t.toFixed(1).padStart(9)} ms  ${text}`);
+    this.write(`${this.label}${t.toFixed(1).padStart(9)} ms  ${sanitize(text)}`);
   }
 
   /** A block of lines for people, or one object for scripts. */
   block(event: string, lines: readonly string[], fields: Fields): void {
     if (this.json) {
-      this.write(JSON.stringify({ t: this.elapsed(), event, ...fields }, jsonValue));
+      this.write(escapeJsonControls(JSON.stringify({ t: this.elapsed(), event, ...fields }, jsonValue)));
       return;
     }
-    for (const line of lines) this.write(`${this.label}${line}`);
+    for (const line of lines) this.write(`${this.label}${sanitize(line)}`);
   }
 }
 

@@ -3,6 +3,7 @@ import { EXIT_CODES, PeerFailure, asFailure } from "./failure.ts";
 import { programName } from "./flags.ts";
 import { DEFAULT_PROGRAM, parseCommand, peerUsage, type PeerOptions } from "./options.ts";
 import { Report } from "./report.ts";
+import { sanitize } from "./sanitize.ts";
 import { PeerSession } from "./session.ts";
 import { describeSummary } from "./summary.ts";
 import type { Runtime } from "./runtime.ts";
@@ -36,7 +37,7 @@ async function runSession(options: PeerOptions, runtime: Runtime): Promise<numbe
   const report = new Report((line) => runtime.out(line), options.json);
   const session = new PeerSession({
     options,
-    connection: { target: options.signaling, ...(ca ? { ca } : {}), ...(options.tlsServerName ? { tlsServerName: options.tlsServerName } : {}) },
+    connection: { target: options.signaling, ...(ca ? { ca } : {}), ...(options.tlsServerName ? { tlsServerName: options.tlsServerName } : {}), apiKey: options.apiKey, token: options.token },
     report,
     runtime: `${runtime.description} ${WEBRTC_STACK}`,
     version: VERSION,
@@ -45,7 +46,7 @@ async function runSession(options: PeerOptions, runtime: Runtime): Promise<numbe
   try {
     const summary = await session.run();
     report.block("summary", describeSummary(summary), summary);
-    if (summary.error) runtime.err(`ice-test: ${summary.error.message}`);
+    if (summary.error) runtime.err(`ice-test: ${sanitize(summary.error.message)}`);
     return summary.exitCode;
   } finally {
     stopListening();
@@ -65,8 +66,8 @@ function reportEarlyFailure(failure: PeerFailure, runtime: Runtime, json: boolea
     const error = { kind: failure.kind, reason: failure.reason, message: failure.message, hints: failure.hints };
     runtime.out(JSON.stringify({ t: 0, event: "summary", connected: false, error, exitCode: failure.exitCode }));
   }
-  runtime.err(`ice-test: ${failure.message}`);
-  for (const hint of failure.hints) runtime.err(`  hint: ${hint}`);
+  runtime.err(`ice-test: ${sanitize(failure.message)}`);
+  for (const hint of failure.hints) runtime.err(`  hint: ${sanitize(hint)}`);
   if (failure.kind === "usage") runtime.err(`Run ${program} --help for the list of flags.`);
   return failure.exitCode;
 }

@@ -128,6 +128,11 @@ export class PeerSession {
     this.signaling.subscribe(
       (event) => this.onEvent(event, subscribed),
       (failure) => failure && this.stopped.reject(failure),
+      {
+        onBreak: (why, after, attempt) =>
+          this.report.step("signaling-break", `signaling stream broke (${why}); resuming after event ${after}, attempt ${attempt}`, { why, resumeAfter: after, attempt }),
+        onResumed: (after) => this.report.step("signaling-resumed", `signaling stream resumed after event ${after}`, { resumeAfter: after }),
+      },
     );
     await this.race(subscribed.promise);
     response.peers.forEach((peer) => this.consider(peer));

@@ -1,7 +1,7 @@
 // The peer's side of the signaling contract: register, one Subscribe stream, ordered sends, leave.
 // Every gRPC failure becomes one PeerFailure("signaling") with a sentence a person can act on.
 import { Buffer } from "node:buffer";
-import { credentials, Metadata, status, type ChannelCredentials, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import { credentials, Metadata, status, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
 import {
   SignalingServiceClient,
   type ClientInfo,
@@ -11,6 +11,7 @@ import {
 } from "../gen/icetest/signaling/v1/signaling.ts";
 import { PeerFailure } from "./failure.ts";
 import type { SignalingTarget } from "./options.ts";
+import { ResumableStream, type ResumeHooks } from "./resume.ts";
 
 const CALL_DEADLINE_MS = 10_000;
 
@@ -19,18 +20,27 @@ export interface SignalingConnection {
   /** PEM of the CA to trust instead of the system's. */
   readonly ca?: string;
   readonly tlsServerName?: string;
+  /** Sent as x-api-key on every call. */
+  readonly apiKey?: string;
+  /** A JWT sent as "authorization: Bearer" on Register. */
+  readonly token?: string;
 }
+
+/** What the stream reports besides events: breaks and resumes, for the report. */
+export type StreamNotes = Pick<ResumeHooks, "onBreak" | "onResumed">;
 
 export class SignalingChannel {
   private readonly client: SignalingServiceClient;
   private readonly target: SignalingTarget;
   private token = "";
-  private stream: ClientReadableStream<SubscribeResponse> | undefined;
+  private stream: ResumableStream | undefined;
+  private readonly connection: SignalingConnection;
   /** Sends go out one at a time so the recipient sees them in the order we made them. */
   private sendChain: Promise<unknown> = Promise.resolve();
 
   constructor(connection: SignalingConnection) {
     this.target = connection.target;
+    this.connection = connection;
     const options: Record<string, string | number> = {
       "grpc.keepalive_time_ms": 20_000,
       "grpc.keepalive_timeout_ms": 10_000,
@@ -41,37 +51,34 @@ export class SignalingChannel {
 
   async register(room: string, peerId: string | undefined, client: ClientInfo): Promise<RegisterResponse> {
     const response = await this.unary<RegisterResponse>("Register", (callback) =>
-      this.client.register({ room, peerId: peerId ?? "", client }, new Metadata(), { deadline: deadline() }, callback),
+      this.client.register({ room, peerId: peerId ?? "", client }, this.metadata(true), { deadline: deadline() }, callback),
     );
     this.token = response.sessionToken;
     return response;
   }
 
   /**
-   * Opens the stream. `onEvent` sees every event in order; `onEnd` is told once, with a failure
-   * unless the stream was closed by us.
+   * Opens the stream, resuming it when it breaks (core/resume.ts). `onEvent` sees every event once,
+   * in order; `onEnd` is told once, with a failure unless the stream was closed by us.
    */
-  subscribe(onEvent: (event: SubscribeResponse) => void, onEnd: (failure?: PeerFailure) => void): void {
-    const stream = this.client.subscribe({ sessionToken: this.token });
-    this.stream = stream;
-    let ended = false;
-    const end = (failure?: PeerFailure) => {
-      if (ended) return;
-      ended = true;
-      onEnd(failure);
-    };
-    stream.on("data", onEvent);
-    stream.on("error", (err: ServiceError) => {
-      end(err.code === status.CANCELLED && this.stream === undefined ? undefined : this.failure("Subscribe", err));
+  subscribe(onEvent: (event: SubscribeResponse) => void, onEnd: (failure?: PeerFailure) => void, notes: StreamNotes = {}): void {
+    const stream = new ResumableStream({
+      open: (resumeAfter) => this.client.subscribe({ sessionToken: this.token, resumeAfterSequence: resumeAfter }, this.metadata(false)),
+      onEvent,
+      onEnd,
+      failure: (err) => this.failure("Subscribe", err),
+      closedByServer: () => this.closedByServer(),
+      ...notes,
     });
-    stream.on("end", () => end(this.stream === undefined ? undefined : this.closedByServer()));
+    this.stream = stream;
+    stream.start();
   }
 
   /** Queues one signal; the returned promise settles when the server has accepted it. */
   send(toPeerId: string, signal: Signal): Promise<void> {
     const sent = this.sendChain.then(() =>
       this.unary<unknown>("SendMessage", (callback) =>
-        this.client.sendMessage({ sessionToken: this.token, toPeerId, signal }, new Metadata(), { deadline: deadline() }, callback),
+        this.client.sendMessage({ sessionToken: this.token, toPeerId, signal }, this.metadata(false), { deadline: deadline() }, callback),
       ),
     );
     this.sendChain = sent.catch(() => undefined);
@@ -83,13 +90,21 @@ export class SignalingChannel {
     await this.sendChain;
     const stream = this.stream;
     this.stream = undefined;
-    stream?.cancel();
+    stream?.close();
     if (this.token) {
       await this.unary("Leave", (callback) =>
-        this.client.leave({ sessionToken: this.token }, new Metadata(), { deadline: Date.now() + 2000 }, callback),
+        this.client.leave({ sessionToken: this.token }, this.metadata(false), { deadline: Date.now() + 2000 }, callback),
       ).catch(() => undefined);
     }
     this.client.close();
+  }
+
+  /** The API key on every call; the token only where rooms are entered. */
+  private metadata(register: boolean): Metadata {
+    const metadata = new Metadata();
+    if (this.connection.apiKey) metadata.set("x-api-key", this.connection.apiKey);
+    if (register && this.connection.token) metadata.set("authorization", `Bearer ${this.connection.token}`);
+    return metadata;
   }
 
   private unary<T>(method: string, call: (callback: (err: ServiceError | null, value?: T) => void) => void): Promise<T> {
