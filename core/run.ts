@@ -6,6 +6,7 @@ import { Report } from "./report.ts";
 import { PeerSession } from "./session.ts";
 import { describeSummary } from "./summary.ts";
 import type { Runtime } from "./runtime.ts";
+import { checkCaPem } from "./signaling-tls.ts";
 import { VERSION, WEBRTC_STACK } from "./version.ts";
 
 /**
@@ -45,7 +46,8 @@ async function runSession(options: PeerOptions, runtime: Runtime): Promise<numbe
   try {
     const summary = await session.run();
     report.block("summary", describeSummary(summary), summary);
-    if (summary.error) runtime.err(`ice-test: ${summary.error.message}`);
+    // In text the summary says it; next to JSON on stdout, a person still gets one line.
+    if (summary.error && options.json) runtime.err(`ice-test: ${summary.error.message}`);
     return summary.exitCode;
   } finally {
     stopListening();
@@ -53,11 +55,13 @@ async function runSession(options: PeerOptions, runtime: Runtime): Promise<numbe
 }
 
 async function readCa(path: string, runtime: Runtime): Promise<string> {
+  let text: string;
   try {
-    return await runtime.readTextFile(path);
+    text = await runtime.readTextFile(path);
   } catch (err) {
     throw new PeerFailure("usage", "usage", `Cannot read --ca ${path}: ${err instanceof Error ? err.message : String(err)}`);
   }
+  return checkCaPem(path, text);
 }
 
 function reportEarlyFailure(failure: PeerFailure, runtime: Runtime, json: boolean, program: string): number {
@@ -67,6 +71,6 @@ function reportEarlyFailure(failure: PeerFailure, runtime: Runtime, json: boolea
   }
   runtime.err(`ice-test: ${failure.message}`);
   for (const hint of failure.hints) runtime.err(`  hint: ${hint}`);
-  if (failure.kind === "usage") runtime.err(`Run ${program} --help for the list of flags.`);
+  if (failure.reason === "usage") runtime.err(`Run ${program} --help for the list of flags.`);
   return failure.exitCode;
 }

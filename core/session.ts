@@ -97,7 +97,8 @@ export class PeerSession {
       await this.sayBye("done");
     } catch (err) {
       failure = asFailure(err);
-      this.report.step("error", `FAILED: ${failure.message}`, { kind: failure.kind, reason: failure.reason, message: failure.message });
+      // The message itself is in the summary: said once.
+      this.report.step("error", `FAILED (${failure.reason}): see the summary`, { kind: failure.kind, reason: failure.reason, message: failure.message });
       if (failure.kind !== "signaling" && failure.reason !== "peer-left") await this.sayBye(failure.reason);
     } finally {
       timers.forEach(clearTimeout);
