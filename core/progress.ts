@@ -3,6 +3,7 @@
 // steps, so the session needs no hooks. When other peers stay in the room but none calls this one,
 // they are most likely meeting each other: an offerer calls the first peer it sees.
 import { Report, type Fields } from "./report.ts";
+import { sanitize } from "./sanitize.ts";
 
 /** Seconds between lines when the output is not a terminal (and between JSON "waiting" events). */
 export const PIPED_EVERY_MS = 5_000;
@@ -90,7 +91,7 @@ export class ProgressReport extends Report {
     const change = this.lastChange ? `; last: ${this.lastChange}` : "";
     const text = `waiting for a peer in room ${this.room}: ${waited} s, ${inRoom}${change}`;
     if (this.output.status && !this.isJson) {
-      this.output.status(`  … ${text}`);
+      this.output.status(`  … ${sanitize(text)}`);
       this.statusShown = true;
     } else if (waited > 0) {
       super.step("waiting", text, { room: this.room, waitedMs: Math.round(now - this.waitingSince), peers: others });
