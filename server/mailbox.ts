@@ -3,7 +3,7 @@
 // at most one live reader, one at a time, only when the reader asks: an event leaves the queue
 // when the consumer is ready to write it, so a slow stream keeps its backlog here, where the queue
 // limit can see it.
-import type { SubscribeResponse } from "../gen/icetest/signaling/v1/signaling.ts";
+import { SubscribeResponse } from "../gen/icetest/signaling/v1/signaling.ts";
 import { toTimestamp } from "./timestamp.ts";
 
 export type MailboxEvent = NonNullable<SubscribeResponse["event"]>;
@@ -25,6 +25,11 @@ export class Mailbox {
 
   get size(): number {
     return this.queue.length;
+  }
+
+  /** The queue's wire size; counted when asked (by a metrics scrape), not on every post. */
+  get queuedBytes(): number {
+    return this.queue.reduce((bytes, event) => bytes + SubscribeResponse.encode(event).finish().length, 0);
   }
 
   get isFull(): boolean {

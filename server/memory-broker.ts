@@ -5,6 +5,7 @@
 // its stream goes away, so a client that lost its connection has that long to subscribe again.
 import { randomBytes, randomInt, randomUUID } from "node:crypto";
 import type { ClientInfo, Signal } from "../gen/icetest/signaling/v1/signaling.ts";
+import type { BrokerStats, BrokerStatsSource } from "./broker-stats.ts";
 import { toPeerInfo, type Broker, type LeaveReason, type PeerRecord, type Registration, type Subscription } from "./broker.ts";
 import { aborted, alreadyExists, notFound, resourceExhausted, unauthenticated, unavailable } from "./errors.ts";
 import { Mailbox, type MailboxEvent } from "./mailbox.ts";
@@ -32,7 +33,7 @@ type Room = Map<string, Session>;
 
 const PEER_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
 
-export class MemoryBroker implements Broker {
+export class MemoryBroker implements Broker, BrokerStatsSource {
   private readonly sessionGraceMs: number;
   private readonly maxQueue: number;
   private readonly onExpire: (peer: PeerRecord) => void;
@@ -113,6 +114,16 @@ export class MemoryBroker implements Broker {
     }
     this.sessions.clear();
     this.rooms.clear();
+  }
+
+  stats(): BrokerStats {
+    let queuedEvents = 0;
+    let queuedBytes = 0;
+    for (const session of this.sessions.values()) {
+      queuedEvents += session.mailbox.size;
+      queuedBytes += session.mailbox.queuedBytes;
+    }
+    return { peers: this.sessions.size, rooms: this.rooms.size, queuedEvents, queuedBytes };
   }
 
   private createSession(peer: PeerRecord): Session {

@@ -25,6 +25,20 @@ export interface ServerCliOptions {
   turn?: TurnConfig;
   sessionGraceMs?: number;
   maxQueue?: number;
+  ops: OpsOptions;
+}
+
+/** Operations: client certificates, metrics, logs, shutdown. */
+export interface OpsOptions {
+  /** PEM CA file: clients must present a certificate it signed (mutual TLS). */
+  tlsClientCa?: string;
+  /** undefined: no metrics endpoint. */
+  metricsPort?: number;
+  metricsHost: string;
+  /** undefined: text on a terminal, JSON otherwise. */
+  logFormat?: "json" | "text";
+  logLevel: "debug" | "info" | "warn" | "error";
+  shutdownGraceMs: number;
 }
 
 export type ServerCommand = { kind: "help" } | { kind: "run"; options: ServerCliOptions };
@@ -34,6 +48,8 @@ export type Env = (name: string) => string | undefined;
 export const DEFAULT_HOST = "0.0.0.0";
 export const DEFAULT_PORT = 443;
 export const DEFAULT_STUN_PORT = 3478;
+export const DEFAULT_METRICS_HOST = "127.0.0.1";
+export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
 
 const TLS_CHOICES = "--tls-cert FILE --tls-key FILE, --self-signed (development) or --insecure (plaintext)";
 
@@ -62,6 +78,18 @@ Options:
   --turn-password P       static TURN password (env TURN_PASSWORD)
   --session-grace SECONDS how long a peer may be without its stream before it expires (default 30)
   --max-queue N           undelivered messages per peer before senders are refused (default 1000)
+
+Operations:
+  --tls-client-ca FILE    require client certificates signed by this CA (mutual TLS)
+  --metrics-port N        serve Prometheus metrics at http://HOST:N/metrics (default: none)
+  --metrics-host HOST     address for the metrics port (default ${DEFAULT_METRICS_HOST})
+  --log-format json|text  log lines as JSON or as text (default: text on a terminal, else JSON)
+  --log-level LEVEL       debug, info, warn or error (default info)
+  --shutdown-grace SECONDS after SIGTERM/SIGINT, how long calls may finish before connections
+                          are cut (default ${DEFAULT_SHUTDOWN_GRACE_MS / 1000})
+
+SIGHUP, or a change to the --tls-cert/--tls-key/--tls-client-ca files, reloads them: new
+connections get the new certificate, open streams keep going.
   --help                  this text
 
 Every flag can also be set as ICE_TEST_<FLAG>, e.g. ICE_TEST_PORT=8443 or ICE_TEST_INSECURE=1;
@@ -85,6 +113,12 @@ const FLAGS = {
   "turn-password": { type: "string" },
   "session-grace": { type: "string" },
   "max-queue": { type: "string" },
+  "tls-client-ca": { type: "string" },
+  "metrics-port": { type: "string" },
+  "metrics-host": { type: "string" },
+  "log-format": { type: "string" },
+  "log-level": { type: "string" },
+  "shutdown-grace": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -108,8 +142,32 @@ export function parseServerCommand(argv: readonly string[], env: Env): ServerCom
       turn: parseTurn(input),
       sessionGraceMs: parseSeconds(input.get("session-grace")),
       maxQueue: parsePositiveInteger(input.get("max-queue")),
+      ops: parseOps(input, input.bool("insecure")),
     },
   };
+}
+
+function parseOps(input: Inputs, insecure: boolean): OpsOptions {
+  const tlsClientCa = input.get("tls-client-ca");
+  if (tlsClientCa && insecure) throw new UsageError("--tls-client-ca needs TLS: it cannot go with --insecure");
+  const metricsPort = input.get("metrics-port");
+  const metricsHost = input.get("metrics-host");
+  if (metricsHost && !metricsPort) throw new UsageError(`${metricsHost.name} needs --metrics-port N`);
+  return {
+    tlsClientCa: tlsClientCa?.value,
+    metricsPort: parsePort(metricsPort),
+    metricsHost: parseHost(metricsHost) ?? DEFAULT_METRICS_HOST,
+    logFormat: parseChoice(input.get("log-format"), ["json", "text"] as const),
+    logLevel: parseChoice(input.get("log-level"), ["debug", "info", "warn", "error"] as const) ?? "info",
+    shutdownGraceMs: parseSeconds(input.get("shutdown-grace")) ?? DEFAULT_SHUTDOWN_GRACE_MS,
+  };
+}
+
+function parseChoice<T extends string>(given: Given<string> | undefined, choices: readonly T[]): T | undefined {
+  if (!given) return undefined;
+  const choice = choices.find((candidate) => candidate === given.value);
+  if (choice) return choice;
+  throw new UsageError(`Invalid ${given.name} "${given.value}": use ${choices.join(", ")}`);
 }
 
 function parseFlags(argv: readonly string[]): Values {
