@@ -1,16 +1,21 @@
-// The server's process: argv and environment in, one startup line, log lines on stdout, a clean
-// shutdown on SIGINT/SIGTERM. Errors are one line on stderr: exit 2 for usage, 1 for the rest.
+// The server's process: argv and environment in, log lines on stdout (JSON, or text on a terminal),
+// a drain on SIGINT/SIGTERM, TLS reloads on SIGHUP and when the certificate files change. Errors
+// are one line on stderr: exit 2 for usage, 1 for the rest.
 import { writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { cliHint, ListenError } from "./listen-error.ts";
-import { logLine } from "./log.ts";
 import { programName } from "../core/flags.ts";
 import { VERSION } from "../core/version.ts";
-import { DEFAULT_PROGRAM, parseServerCommand, serverUsage, UsageError, type ServerCliOptions, type TlsMode } from "./options.ts";
 import { loadAuth, publicWithoutAuth } from "./auth-files.ts";
+import { logLine, logMessage, type Log } from "./log.ts";
+import { createLogSink } from "./log-sink.ts";
+import { DEFAULT_PROGRAM, parseServerCommand, serverUsage, UsageError, type ServerCliOptions, type TlsMode } from "./options.ts";
 import { startServer, type RunningServer } from "./server.ts";
-import { DEFAULT_SELF_SIGNED_HOSTS, loadTlsFiles, selfSignedTls, type TlsMaterial } from "./tls.ts";
+import { nextStopSignal } from "./shutdown.ts";
+import type { ServerTls } from "./tls-credentials.ts";
+import { loadServerTls, readClientCa, TlsReloader } from "./tls-reload.ts";
+import { DEFAULT_SELF_SIGNED_HOSTS, selfSignedTls } from "./tls.ts";
 
 /** Prefix of error lines; INVOCATION is what the user typed to start us, for commands in messages. */
 const PROGRAM = DEFAULT_PROGRAM;
@@ -29,35 +34,47 @@ async function main(): Promise<number> {
   const { options } = command;
   // grpc-js logs bind failures itself; we report them once, in our words. GRPC_NODE_VERBOSITY still works.
   if (process.env.GRPC_NODE_VERBOSITY === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
-  const tls = await prepareTls(options.tls);
-  const server = await startServer({ ...options, tls, auth: await loadAuth(options.auth), log: print });
-  print(`${logLine("listening", {})} on ${describeListen(options, server)}`);
+  const { ops } = options;
+  const sink = createLogSink({ format: ops.logFormat ?? (process.stdout.isTTY ? "text" : "json"), level: ops.logLevel });
+  const log = sink.log;
+  const tls = await prepareTls(options.tls, ops.tlsClientCa, log);
+  const metrics = ops.metricsPort === undefined ? undefined : { host: ops.metricsHost, port: ops.metricsPort };
+  const server = await startServer({ ...options, tls, auth: await loadAuth(options.auth), log, metrics });
+  log(logMessage("listening", `listening on ${describeListen(options, server)}`, { port: server.port, "stun-port": server.stunPort ?? undefined, "metrics-port": server.metricsPort ?? undefined }));
   const warning = publicWithoutAuth(options.host, options.auth);
-  if (warning) print(logLine("warning", { message: warning }));
-  const signal = await nextSignal();
-  print(logLine("stopping", { signal }));
-  // A second signal means "now": do not wait for the grace period.
-  process.once("SIGINT", () => process.exit(1));
-  process.once("SIGTERM", () => process.exit(1));
-  await server.shutdown();
-  print(logLine("stopped", {}));
+  if (warning) log(logMessage("warning", warning, {}, "warn"));
+  const reloader = tlsReloader(options.tls, ops.tlsClientCa, tls, server, log);
+  reloader?.watch();
+  const onHangup = () => (reloader ? void reloader.reload("SIGHUP") : log(logLine("reload-skipped", { reason: "no TLS files to reload" })));
+  const signal = await nextStopSignal({ onHangup, log });
+  log(logLine("stopping", { signal, grace: `${ops.shutdownGraceMs}ms` }));
+  reloader?.close();
+  await server.shutdown(ops.shutdownGraceMs);
+  log(logLine("stopped", {}));
+  sink.flush();
   return 0;
 }
 
-async function prepareTls(mode: TlsMode): Promise<TlsMaterial | null> {
+async function prepareTls(mode: TlsMode, clientCaFile: string | undefined, log: Log): Promise<ServerTls | null> {
   switch (mode.kind) {
     case "insecure":
       return null;
     case "files":
-      return loadTlsFiles(mode.certFile, mode.keyFile);
+      return loadServerTls({ certFile: mode.certFile, keyFile: mode.keyFile, clientCaFile });
     case "self-signed": {
       const material = await selfSignedTls(mode.hosts);
       const names = [...new Set([...DEFAULT_SELF_SIGNED_HOSTS, ...mode.hosts])].join(",");
       if (mode.certOut) await writeCertificate(mode.certOut, material.cert);
-      print(logLine("self-signed", { names, "cert-out": mode.certOut }));
-      return material;
+      log(logLine("self-signed", { names, "cert-out": mode.certOut }));
+      return clientCaFile ? { ...material, clientCa: await readClientCa(clientCaFile) } : material;
     }
   }
+}
+
+/** Only certificates from files can change; a self-signed one lives as long as the process. */
+function tlsReloader(mode: TlsMode, clientCaFile: string | undefined, tls: ServerTls | null, server: RunningServer, log: Log): TlsReloader | null {
+  if (mode.kind !== "files" || !tls) return null;
+  return new TlsReloader({ certFile: mode.certFile, keyFile: mode.keyFile, clientCaFile }, tls, server.reloadTls, log);
 }
 
 async function writeCertificate(file: string, pem: string): Promise<void> {
@@ -73,17 +90,6 @@ function describeListen(options: ServerCliOptions, server: RunningServer): strin
   const mode = options.tls.kind === "insecure" ? "insecure" : options.tls.kind === "self-signed" ? "tls, self-signed" : "tls";
   const stun = server.stunPort === null ? "stun off" : `stun udp/${server.stunPort}`;
   return `${host}:${server.port} (${mode}) ${stun}`;
-}
-
-function nextSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    process.once("SIGINT", () => resolve("SIGINT"));
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-  });
-}
-
-function print(line: string): void {
-  process.stdout.write(`${line}\n`);
 }
 
 /** One line a person can act on; listen failures get the flag that fixes them. */

@@ -31,6 +31,20 @@ export interface ServerCliOptions {
   auth?: CliAuth;
   /** Undefined: the in-memory broker. */
   redis?: string;
+  ops: OpsOptions;
+}
+
+/** Operations: client certificates, metrics, logs, shutdown. */
+export interface OpsOptions {
+  /** PEM CA file: clients must present a certificate it signed (mutual TLS). */
+  tlsClientCa?: string;
+  /** undefined: no metrics endpoint. */
+  metricsPort?: number;
+  metricsHost: string;
+  /** undefined: text on a terminal, JSON otherwise. */
+  logFormat?: "json" | "text";
+  logLevel: "debug" | "info" | "warn" | "error";
+  shutdownGraceMs: number;
 }
 
 /** AuthConfig with the public key still a file name: main.ts reads it. */
@@ -41,11 +55,14 @@ export type ServerCommand = { kind: "help" } | { kind: "version" } | { kind: "ru
 export const DEFAULT_HOST = "0.0.0.0";
 export const DEFAULT_PORT = 443;
 export const DEFAULT_STUN_PORT = 3478;
+export const DEFAULT_METRICS_HOST = "127.0.0.1";
+export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
 
 const TLS_CHOICES = "--tls-cert FILE --tls-key FILE, --self-signed (development) or --insecure (plaintext)";
 const SERVING = "Serving (choose exactly one)";
 const LIMITS = "Limits (a refusal is RESOURCE_EXHAUSTED naming the flag)";
 const ACCESS = "Access control (open by default)";
+const OPERATIONS = "Operations (SIGHUP, or a change to the --tls-cert/--tls-key/--tls-client-ca files, reloads them)";
 
 /** The server's flags: adding one is one entry here, and --help follows. */
 export const SERVER_FLAGS: readonly FlagSpec[] = [
@@ -73,6 +90,13 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   { name: "jwt-public-key", kind: "string", value: "FILE", section: ACCESS, help: "verify tokens (JWT: RS256, ES256, EdDSA) with this PEM key" },
   { name: "require-token", kind: "boolean", section: ACCESS, help: "every room needs a token with its name (or \"*\") in \"room\"" },
   { name: "token-room", kind: "list", value: "ROOM", section: ACCESS, help: "this room needs a token (repeatable)" },
+  // Operations (server/metrics.ts, log.ts, shutdown.ts, tls-reload.ts).
+  { name: "tls-client-ca", kind: "string", value: "FILE", section: OPERATIONS, help: "require client certificates signed by this CA (mutual TLS)" },
+  { name: "metrics-port", kind: "string", value: "N", section: OPERATIONS, help: "serve Prometheus metrics at http://HOST:N/metrics (default: none)" },
+  { name: "metrics-host", kind: "string", value: "HOST", section: OPERATIONS, help: "address for the metrics port", default: DEFAULT_METRICS_HOST },
+  { name: "log-format", kind: "string", value: "json|text", section: OPERATIONS, help: "log lines as JSON or as text (default: text on a terminal,\nelse JSON)" },
+  { name: "log-level", kind: "string", value: "LEVEL", section: OPERATIONS, help: "debug, info, warn or error", default: "info" },
+  { name: "shutdown-grace", kind: "string", value: "SECONDS", section: OPERATIONS, help: "after SIGTERM/SIGINT, how long calls may finish before\nconnections are cut", default: String(DEFAULT_SHUTDOWN_GRACE_MS / 1000) },
 ];
 
 function limitFlags(): FlagSpec[] {
@@ -139,6 +163,7 @@ export function parseServerCommand(argv: readonly string[], env: Env, context: P
       limits: parseLimits(input),
       auth: parseAuth(input),
       redis: parseRedisUrl(input.get("redis")),
+      ops: parseOps(input),
     },
   };
 }
@@ -164,6 +189,29 @@ function parseLimits(input: ParsedFlags): Partial<BrokerLimits & ConnectionLimit
     requestTimeoutMs: seconds("request-timeout"),
   };
   return Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined));
+}
+
+function parseOps(input: ParsedFlags): OpsOptions {
+  const tlsClientCa = input.get("tls-client-ca");
+  if (tlsClientCa && input.on("insecure")) throw new UsageError("--tls-client-ca needs TLS: it cannot go with --insecure");
+  const metricsPort = input.get("metrics-port");
+  const metricsHost = input.get("metrics-host");
+  if (metricsHost && !metricsPort) throw new UsageError(`${metricsHost.name} needs --metrics-port N`);
+  return {
+    tlsClientCa: tlsClientCa?.value,
+    metricsPort: parsePort(metricsPort),
+    metricsHost: parseHost(metricsHost) ?? DEFAULT_METRICS_HOST,
+    logFormat: parseChoice(input.get("log-format"), ["json", "text"] as const),
+    logLevel: parseChoice(input.get("log-level"), ["debug", "info", "warn", "error"] as const) ?? "info",
+    shutdownGraceMs: parseSeconds(input.get("shutdown-grace")) ?? DEFAULT_SHUTDOWN_GRACE_MS,
+  };
+}
+
+function parseChoice<T extends string>(given: Given<string> | undefined, choices: readonly T[]): T | undefined {
+  if (!given) return undefined;
+  const choice = choices.find((candidate) => candidate === given.value);
+  if (choice) return choice;
+  throw new UsageError(`Invalid ${given.name} "${given.value}": use ${choices.join(", ")}`);
 }
 
 function parseAuth(input: ParsedFlags): CliAuth | undefined {

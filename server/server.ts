@@ -3,25 +3,31 @@ import * as grpc from "@grpc/grpc-js";
 import { isIP } from "node:net";
 import { Access, type AuthConfig } from "./auth.ts";
 import type { Broker } from "./broker.ts";
+import { logRefusals } from "./call-log.ts";
 import { limitConnectionsPerAddress } from "./connection-limit.ts";
+import { Health } from "./health.ts";
 import { iceServersFor, type TurnConfig } from "./ice-servers.ts";
 import { toListenError } from "./listen-error.ts";
+import { CallTracker, type CallObserver } from "./instrument.ts";
 import { logLine, type Log } from "./log.ts";
 import { DEFAULT_CONNECTION_LIMITS, definedOnly, type BrokerLimits, type ConnectionLimits } from "./limits.ts";
 import { MemoryBroker } from "./memory-broker.ts";
+import { Metrics, serveMetrics, type MetricsEndpoint } from "./metrics.ts";
 import { RedisBroker } from "./redis-broker.ts";
 import { redact } from "./redis-connection.ts";
+import { addReflection } from "./reflection.ts";
 import { requestTimeout } from "./request-timeout.ts";
 import { SignalingService } from "./service.ts";
 import { startStunResponder, type StunResponder } from "./stun.ts";
+import { ReloadableServerCredentials, type ServerTls } from "./tls-credentials.ts";
 import { withUtf8Check } from "./utf8.ts";
 
 export interface ServerOptions {
   host: string;
   /** 0 picks a free port; RunningServer.port tells which. */
   port: number;
-  /** PEM certificate (chain) and key; null serves plaintext. */
-  tls: { cert: string | Buffer; key: string | Buffer } | null;
+  /** PEM certificate (chain) and key, and a client CA for mutual TLS; null serves plaintext. */
+  tls: ServerTls | null;
   /** UDP port of the STUN responder: null disables it, 0 picks a free port. */
   stunPort: number | null;
   /** The host put in the STUN URL instead of the one each client dialled. */
@@ -35,8 +41,10 @@ export interface ServerOptions {
   limits?: Partial<BrokerLimits & ConnectionLimits>;
   /** API keys and tokens; the server is open without. */
   auth?: AuthConfig;
-  /** Receives one line per event; silent by default. */
+  /** Receives one entry per event; silent by default. */
   log?: Log;
+  /** Prometheus metrics at http://host:port/metrics; none by default. Port 0 picks a free one. */
+  metrics?: { host: string; port: number };
   /** Defaults to a MemoryBroker built from sessionGraceMs and maxQueue. Closed by shutdown(). */
   broker?: Broker;
   /** Without `broker`: a RedisBroker on this URL (instances with the same Redis share rooms). */
@@ -50,6 +58,10 @@ export interface RunningServer {
   readonly port: number;
   /** The bound STUN UDP port, or null when STUN is disabled. */
   readonly stunPort: number | null;
+  /** The bound metrics port, or null without metrics. */
+  readonly metricsPort: number | null;
+  /** New TLS connections get `tls`; open ones keep theirs. Throws on a plaintext server. */
+  reloadTls(tls: ServerTls): void;
   /**
    * Ends every Subscribe stream with UNAVAILABLE, lets unary calls finish for up to `graceMs`,
    * then closes connections, the STUN socket and the broker. Safe to call more than once.
@@ -59,7 +71,7 @@ export interface RunningServer {
 
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
 
-function channelOptions(limits: ConnectionLimits): grpc.ServerOptions {
+function channelOptions(limits: ConnectionLimits, calls: CallTracker): grpc.ServerOptions {
   return {
     // Pings find connections that died without a FIN (NAT timeouts, sleeping laptops, SIGSTOP), so
     // their streams end and their peers' grace periods start: a dead peer is gone within two
@@ -71,7 +83,7 @@ function channelOptions(limits: ConnectionLimits): grpc.ServerOptions {
     "grpc.max_concurrent_streams": limits.maxConcurrentStreams,
     // The largest valid request is a 64 KiB SDP or text plus framing; refuse anything far beyond.
     "grpc.max_receive_message_length": 256 * 1024,
-    interceptors: [requestTimeout(limits.requestTimeoutMs)],
+    interceptors: [calls.interceptor, requestTimeout(limits.requestTimeoutMs)],
   };
 }
 
@@ -81,6 +93,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const limits = { ...DEFAULT_CONNECTION_LIMITS, ...definedOnly(options.limits ?? {}) };
   const broker = options.broker ?? (options.redis ? await redisBroker(options, options.redis, log) : defaultBroker(options, log));
   let stun: StunResponder | null = null;
+  let metricsEndpoint: MetricsEndpoint | null = null;
   try {
     stun = options.stunPort === null ? null : await startStun(options.host, options.stunPort, log);
     const stunPort = stun?.port ?? null;
@@ -92,25 +105,44 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       iceServers: (authority, peer) =>
         iceServersFor({ stunPort, publicHost: options.publicHost, listenHost: options.host, turn: options.turn }, authority, peer.peerId),
     });
-    const server = new grpc.Server(channelOptions(limits));
+    const observers: CallObserver[] = [logRefusals(log)];
+    const metrics = options.metrics ? new Metrics(broker) : null;
+    if (metrics) observers.push(metrics.observer);
+    const calls = new CallTracker(observers);
+    const server = new grpc.Server(channelOptions(limits, calls));
     server.addService(withUtf8Check(), service.handlers);
-    const port = await bind(server, options.host, options.port, serverCredentials(options.tls));
+    const health = new Health();
+    health.addTo(server);
+    addReflection(server);
+    const credentials = options.tls ? new ReloadableServerCredentials(options.tls) : grpc.ServerCredentials.createInsecure();
+    const port = await bind(server, options.host, options.port, credentials);
     limitConnectionsPerAddress(server, limits.connectionsPerAddress, (address) =>
       log(logLine("refused", { what: "connection", from: address, limit: limits.connectionsPerAddress })),
     );
+    if (metrics && options.metrics) metricsEndpoint = await serveMetrics(metrics.registry, options.metrics.host, options.metrics.port);
     const responder = stun;
-    const stopStun = async () => responder?.close();
+    const endpoint = metricsEndpoint;
+    const stopAside = async () => {
+      await responder?.close();
+      await endpoint?.close();
+    };
     let stopping: Promise<void> | undefined;
     return {
       port,
       stunPort,
+      metricsPort: endpoint?.port ?? null,
+      reloadTls: (tls) => {
+        if (!(credentials instanceof ReloadableServerCredentials)) throw new Error("This server serves plaintext: there is no certificate to reload");
+        credentials.update(tls);
+      },
       shutdown: (graceMs = DEFAULT_SHUTDOWN_GRACE_MS) => {
-        stopping ??= shutdown({ server, service, broker, stopStun, log }, graceMs);
+        stopping ??= shutdown({ server, service, health, calls, broker, stopAside, log }, graceMs);
         return stopping;
       },
     };
   } catch (err) {
     await stun?.close();
+    await metricsEndpoint?.close();
     if (!options.broker) await broker.close();
     throw err;
   }
@@ -157,12 +189,6 @@ async function startStun(host: string, port: number, log: Log): Promise<StunResp
   }
 }
 
-function serverCredentials(tls: ServerOptions["tls"]): grpc.ServerCredentials {
-  if (!tls) return grpc.ServerCredentials.createInsecure();
-  const keyCertPair = { cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) };
-  return grpc.ServerCredentials.createSsl(null, [keyCertPair], false);
-}
-
 function bind(server: grpc.Server, host: string, port: number, credentials: grpc.ServerCredentials): Promise<number> {
   const address = isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
   return new Promise((resolve, reject) => {
@@ -177,18 +203,24 @@ function bind(server: grpc.Server, host: string, port: number, credentials: grpc
 interface Parts {
   server: grpc.Server;
   service: SignalingService;
+  health: Health;
+  calls: CallTracker;
   broker: Broker;
-  stopStun: () => Promise<void>;
+  /** The STUN responder and the metrics endpoint. */
+  stopAside: () => Promise<void>;
   log: Log;
 }
 
-async function shutdown({ server, service, broker, stopStun, log }: Parts, graceMs: number): Promise<void> {
+async function shutdown({ server, service, health, calls, broker, stopAside, log }: Parts, graceMs: number): Promise<void> {
   log(logLine("shutdown", { streams: service.openStreams }));
-  // tryShutdown waits for every open call, and a Subscribe stream never ends on its own.
+  health.draining();
+  // tryShutdown waits for every open call, and a stream never ends on its own: the service ends
+  // its Subscribe streams with their log lines, then any other stream (health Watch) is ended.
   service.close();
+  calls.endStreams(grpc.status.UNAVAILABLE, "Server is shutting down");
   const graceful = await stopGrpc(server, graceMs);
   if (!graceful) log(logLine("shutdown-forced", { after: `${graceMs}ms` }));
-  await Promise.all([stopStun(), broker.close()]);
+  await Promise.all([stopAside(), broker.close()]);
 }
 
 /** Resolves true if every call finished within `graceMs`, false if connections were cut. */

@@ -38,6 +38,7 @@ type RunAs = Pick<SpawnOptions, "uid" | "gid">;
 function startProcess(t: Teardown, args: string[], runAs?: RunAs): ServerProcess {
   // The child must not inherit an operator's ICE_TEST_* settings.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(ICE_TEST_|TURN_)/.test(name)));
+  env.ICE_TEST_LOG_FORMAT = "text"; // the lines these tests read; JSON logs have their own tests
   const node = [process.execPath, "--import", "tsx", "server/main.ts", ...args];
   // tap's coverage hook rides in NODE_OPTIONS, which tap re-adds to every spawn; as another user it
   // could not write .tap/, so `env -u` drops it just before node starts.
@@ -254,6 +255,8 @@ t.test("flags: defaults, modes and values", async (t) => {
     maxQueue: undefined,
     limits: {},
     auth: undefined,
+    redis: undefined,
+    ops: { tlsClientCa: undefined, metricsPort: undefined, metricsHost: "127.0.0.1", logFormat: undefined, logLevel: "info", shutdownGraceMs: 5000 },
   }, "the defaults");
   t.same(parse(["--tls-cert", "c.pem", "--tls-key", "k.pem"]).tls, { kind: "files", certFile: "c.pem", keyFile: "k.pem" }, "TLS from files");
   t.same(parse(["--self-signed", "--tls-host", "a.test", "--tls-host", "10.0.0.1", "--cert-out", "ca.pem"]).tls, { kind: "self-signed", hosts: ["a.test", "10.0.0.1"], certOut: "ca.pem" }, "self-signed with extra names");
