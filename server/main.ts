@@ -3,6 +3,7 @@
 import { writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import * as grpc from "@grpc/grpc-js";
+import { isEntryPoint } from "../cli/entry-point.ts";
 import { cliHint, ListenError } from "./listen-error.ts";
 import { logLine } from "./log.ts";
 import { parseServerCommand, UsageError, USAGE, type ServerCliOptions, type TlsMode } from "./options.ts";
@@ -11,8 +12,8 @@ import { DEFAULT_SELF_SIGNED_HOSTS, loadTlsFiles, selfSignedTls, type TlsMateria
 
 const PROGRAM = "ice-test-server";
 
-async function main(): Promise<number> {
-  const command = parseServerCommand(process.argv.slice(2), (name) => process.env[name]);
+async function main(argv: readonly string[]): Promise<number> {
+  const command = parseServerCommand(argv, (name) => process.env[name]);
   if (command.kind === "help") {
     process.stdout.write(`${USAGE}\n`);
     return 0;
@@ -81,14 +82,16 @@ function describeFailure(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
+/** The server program (`ice-test server …`): runs until a signal, resolves with the exit code. */
+export function serverMain(argv: readonly string[]): Promise<number> {
+  return main(argv).catch((err: unknown) => {
     if (err instanceof UsageError) {
       process.stderr.write(`${PROGRAM}: ${err.message}\nRun ${PROGRAM} --help for the options.\n`);
-      process.exit(2);
+      return 2;
     }
     process.stderr.write(`${PROGRAM}: ${describeFailure(err)}\n`);
-    process.exit(1);
-  },
-);
+    return 1;
+  });
+}
+
+if (isEntryPoint(import.meta.url)) void serverMain(process.argv.slice(2)).then((code) => process.exit(code));
