@@ -14,6 +14,7 @@ import {
   createPeerConnection,
   describePair,
   iceHasFailed,
+  prepareCertificate,
   selectedPair,
   watchTransports,
   type SelectedPair,
@@ -86,6 +87,7 @@ export class PeerSession {
   async run(): Promise<Summary> {
     let failure: PeerFailure | undefined;
     const timers: ReturnType<typeof setTimeout>[] = [];
+    prepareCertificate();
     try {
       await this.race(this.join());
       const remote = await this.race(this.remoteFound.promise, this.options.waitMs, timers);

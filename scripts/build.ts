@@ -66,7 +66,7 @@ async function buildExecutable(): Promise<void> {
   rmSync(work, { recursive: true, force: true });
 }
 
-/** Runs this Node with `args`; its chatter is shown only when it fails. */
+/** Runs a script with this Node; its chatter is shown only when it fails. */
 function run(args: string[]): void {
   try {
     execFileSync(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -79,6 +79,8 @@ function run(args: string[]): void {
 async function main(): Promise<void> {
   const jsOnly = process.argv.includes("--js");
   mkdirSync(DIST, { recursive: true });
+  // The bundles carry werift as node_modules has it: make sure that is the patched werift.
+  run([join(ROOT, "node_modules/patch-package/index.js"), "--error-on-fail"]);
   await Promise.all([buildNodeBundle(), buildDenoBundle()]);
   if (!jsOnly) await buildExecutable();
 }
