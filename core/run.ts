@@ -1,18 +1,24 @@
 // The peer program, for any runtime: argv and a Runtime in, an exit code out.
 import { EXIT_CODES, PeerFailure, asFailure } from "./failure.ts";
-import { USAGE, parseCommand, type PeerOptions } from "./options.ts";
+import { programName } from "./flags.ts";
+import { DEFAULT_PROGRAM, parseCommand, peerUsage, type PeerOptions } from "./options.ts";
 import { Report } from "./report.ts";
 import { PeerSession } from "./session.ts";
 import { describeSummary } from "./summary.ts";
 import type { Runtime } from "./runtime.ts";
 import { VERSION, WEBRTC_STACK } from "./version.ts";
 
-export async function runPeer(argv: readonly string[], runtime: Runtime): Promise<number> {
+/**
+ * `program` is how the user starts the peer (`ice-test peer`), for the commands that messages
+ * name; under `npm run peer:node` that script's name wins.
+ */
+export async function runPeer(argv: readonly string[], runtime: Runtime, program = DEFAULT_PROGRAM): Promise<number> {
   const json = argv.some((arg) => /^--?json(=true)?$/.test(arg));
+  const context = programName((name) => runtime.env(name), program, /client-(node|deno)\/main\.ts|cli\/ice-test\.ts peer/);
   try {
-    const command = parseCommand(argv, (name) => runtime.env(name));
+    const command = parseCommand(argv, (name) => runtime.env(name), context);
     if (command.kind === "help") {
-      runtime.out(USAGE);
+      runtime.out(peerUsage(context.program));
       return EXIT_CODES.ok;
     }
     if (command.kind === "version") {
@@ -21,7 +27,7 @@ export async function runPeer(argv: readonly string[], runtime: Runtime): Promis
     }
     return await runSession(command.options, runtime);
   } catch (err) {
-    return reportEarlyFailure(asFailure(err), runtime, json);
+    return reportEarlyFailure(asFailure(err), runtime, json, context.program);
   }
 }
 
@@ -54,13 +60,13 @@ async function readCa(path: string, runtime: Runtime): Promise<string> {
   }
 }
 
-function reportEarlyFailure(failure: PeerFailure, runtime: Runtime, json: boolean): number {
+function reportEarlyFailure(failure: PeerFailure, runtime: Runtime, json: boolean, program: string): number {
   if (json) {
     const error = { kind: failure.kind, reason: failure.reason, message: failure.message, hints: failure.hints };
     runtime.out(JSON.stringify({ t: 0, event: "summary", connected: false, error, exitCode: failure.exitCode }));
   }
   runtime.err(`ice-test: ${failure.message}`);
   for (const hint of failure.hints) runtime.err(`  hint: ${hint}`);
-  if (failure.kind === "usage") runtime.err("Run with --help for the list of flags.");
+  if (failure.kind === "usage") runtime.err(`Run ${program} --help for the list of flags.`);
   return failure.exitCode;
 }

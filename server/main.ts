@@ -6,16 +6,24 @@ import * as grpc from "@grpc/grpc-js";
 import { isEntryPoint } from "../cli/entry-point.ts";
 import { cliHint, ListenError } from "./listen-error.ts";
 import { logLine } from "./log.ts";
-import { parseServerCommand, UsageError, USAGE, type ServerCliOptions, type TlsMode } from "./options.ts";
+import { programName } from "../core/flags.ts";
+import { VERSION } from "../core/version.ts";
+import { DEFAULT_PROGRAM, parseServerCommand, serverUsage, UsageError, type ServerCliOptions, type TlsMode } from "./options.ts";
 import { startServer, type RunningServer } from "./server.ts";
 import { DEFAULT_SELF_SIGNED_HOSTS, loadTlsFiles, selfSignedTls, type TlsMaterial } from "./tls.ts";
 
-const PROGRAM = "ice-test-server";
+/** Prefix of error lines; INVOCATION is what the user typed to start us, for commands in messages. */
+const PROGRAM = DEFAULT_PROGRAM;
+const { program: INVOCATION, npmScript } = programName((name) => process.env[name], DEFAULT_PROGRAM, /server\/main\.ts|cli\/ice-test\.ts server/);
 
 async function main(argv: readonly string[]): Promise<number> {
-  const command = parseServerCommand(argv, (name) => process.env[name]);
+  const command = parseServerCommand(argv, (name) => process.env[name], { program: INVOCATION, npmScript });
   if (command.kind === "help") {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${serverUsage(INVOCATION)}\n`);
+    return 0;
+  }
+  if (command.kind === "version") {
+    process.stdout.write(`${PROGRAM} ${VERSION} (node ${process.versions.node})\n`);
     return 0;
   }
   const { options } = command;
@@ -86,7 +94,8 @@ function describeFailure(err: unknown): string {
 export function serverMain(argv: readonly string[]): Promise<number> {
   return main(argv).catch((err: unknown) => {
     if (err instanceof UsageError) {
-      process.stderr.write(`${PROGRAM}: ${err.message}\nRun ${PROGRAM} --help for the options.\n`);
+      const hints = err.hints.map((hint) => `  ${hint}\n`).join("");
+      process.stderr.write(`${PROGRAM}: ${err.message}\n${hints}Run ${INVOCATION} --help for the options.\n`);
       return 2;
     }
     process.stderr.write(`${PROGRAM}: ${describeFailure(err)}\n`);

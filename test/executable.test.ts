@@ -31,7 +31,7 @@ t.test("dist/ice-test serves and peers from an empty directory with no node on P
   t.equal(await version.exited, 0, "--version exits 0");
   t.match(version.lines.join("\n"), /^ice-test \d+\.\d+\.\d+ \(node /, "--version names the program and its runtime");
 
-  const server = run(["server", "--insecure", "--host", "127.0.0.1", "--port", "0", "--stun-port", "0"]);
+  const server = run(["server", "-insecure", "-host", "127.0.0.1", "-port", "0", "-stun-port", "0"]);
   const port = await listeningPort(server);
   const flags = loopbackFlags(`http://127.0.0.1:${port}`, uniqueRoom("exe"), ["--messages", "1"]);
   const answerer = run(["peer", "--role", "answerer", ...flags]);
