@@ -21,30 +21,31 @@ export const startup: Benchmark = {
     const started = performance.now();
     await ensureBuilt();
     const times = Math.max(3, runs * 2);
-    const measure = async (command: string, args: readonly string[]) => {
-      await timeRun(command, args); // warm the page cache and tsx's and Deno's caches
-      const samples: number[] = [];
-      for (let i = 0; i < times; i++) samples.push(await timeRun(command, args));
-      return samples;
-    };
-    progress("startup: bare runtimes");
-    const bareNode = median(await measure(bare("node").command, bare("node").args));
-    const bareDeno = median(await measure(bare("deno").command, bare("deno").args));
-    const measurements: Measurement[] = [];
-    for (const [name, command, args] of TOP_LEVEL) {
-      progress(`startup: ${name}`);
-      const samples = await measure(command, args);
-      measurements.push({ metric: name, unit: "ms", ours: median(samples), baselines: [{ name: "bare node -e ''", value: bareNode }], detail: spread(samples) });
+    const cases: [string, string, readonly string[]][] = [
+      ["bare node", bare("node").command, bare("node").args],
+      ["bare deno", bare("deno").command, bare("deno").args],
+      ...TOP_LEVEL,
+      ...PEERS.map((l): [string, string, readonly string[]] => [`${l.name} peer --version`, l.command, [...l.prefix, "--version"]]),
+    ];
+    // Round-robin, so a change in the machine's load hits every case alike.
+    const samples = new Map<string, number[]>(cases.map(([name]) => [name, []]));
+    for (let i = 0; i <= times; i++) {
+      progress(`startup: round ${i}/${times}${i === 0 ? " (unmeasured: fills page, tsx and Deno caches)" : ""}`);
+      for (const [name, command, args] of cases) {
+        const ms = await timeRun(command, args);
+        if (i > 0) samples.get(name)!.push(ms);
+      }
     }
-    for (const launcher of PEERS) {
-      progress(`startup: ${launcher.name} peer --version`);
-      const samples = await measure(launcher.command, [...launcher.prefix, "--version"]);
-      const base = launcher.runtime === "node" ? { name: "bare node -e ''", value: bareNode } : { name: "bare deno eval ''", value: bareDeno };
-      measurements.push({ metric: `${launcher.name} peer --version`, unit: "ms", ours: median(samples), baselines: [base], detail: spread(samples) });
-    }
+    const of = (name: string) => samples.get(name)!;
+    const bareNode = { name: "bare node -e ''", value: median(of("bare node")) };
+    const bareDeno = { name: "bare deno eval ''", value: median(of("bare deno")) };
+    const runtimeOf = (name: string) => (name.startsWith("deno") ? bareDeno : bareNode);
+    const measurements: Measurement[] = cases
+      .filter(([name]) => !name.startsWith("bare"))
+      .map(([name]) => ({ metric: name, unit: "ms", ours: median(of(name)), baselines: [runtimeOf(name)], detail: spread(of(name)) }));
     return {
       name: "startup",
-      setup: `spawn → exit, one process at a time, median of ${times} after one unmeasured run`,
+      setup: `spawn → exit, one process at a time, round-robin over the cases, median of ${times} rounds after one unmeasured round`,
       measurements,
       notes: ["peer --version loads the whole peer (werift, grpc-js) before it answers; plain --version loads neither"],
       seconds: (performance.now() - started) / 1000,

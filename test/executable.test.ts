@@ -11,6 +11,8 @@ import { resultOf, uniqueRoom } from "./fixtures/peers.ts";
 
 const DEADLINE_MS = 30_000;
 const unbuildable = executableUnbuildable();
+// The first run builds dist/ (about 10 s on an idle machine, far more on a busy one).
+t.setTimeout(300_000);
 
 t.test("dist/ice-test serves and peers from an empty directory with no node on PATH", { skip: unbuildable }, async (t) => {
   await ensureBuilt();
