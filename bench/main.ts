@@ -7,15 +7,16 @@ import { peerConnect } from "./peer-connect.ts";
 import { relayLatency } from "./relay-latency.ts";
 import { renderTable, toJson, type Benchmark, type BenchResult } from "./report.ts";
 import { serverCpu } from "./server-cpu.ts";
+import { startup } from "./startup.ts";
 import { streamMemory } from "./stream-memory.ts";
 
-const BENCHMARKS: readonly Benchmark[] = [relayLatency, serverCpu, streamMemory, peerConnect];
+const BENCHMARKS: readonly Benchmark[] = [relayLatency, serverCpu, streamMemory, startup, peerConnect];
 const DEFAULT_RUNS = 5;
 
 const USAGE = `Usage: npm run bench -- [NAME…] [--json] [--runs N]
   NAME      one of ${BENCHMARKS.map((b) => b.name).join(", ")} (default: all)
   --json    print one JSON object on stdout (the table goes to stderr)
-  --runs N  repetitions of each peer-connect case [default: ${DEFAULT_RUNS}]`;
+  --runs N  repetitions of each peer-connect case (startup: twice as many) [default: ${DEFAULT_RUNS}]`;
 
 function parse(argv: string[]): { selected: Benchmark[]; json: boolean; runs: number } | string {
   let parsed;

@@ -1,5 +1,6 @@
 // The peer on Node: turns process globals into a Runtime and hands over to the shared core.
 import { readFile } from "node:fs/promises";
+import { exitWhenFlushed, isEntryPoint } from "../cli/entry-point.ts";
 import { isClosedPipe, tolerateClosedPipe } from "../core/pipe.ts";
 import { runPeer } from "../core/run.ts";
 
@@ -27,6 +28,9 @@ const runtime = {
   },
 };
 
-const code = await runPeer(process.argv.slice(2), runtime);
-// werift leaves timers and sockets behind after close; exit once our output is flushed.
-process.stdout.write("", () => process.exit(code));
+/** The peer program (`ice-test peer …`): resolves with the exit code. */
+export function peerMain(argv: readonly string[]): Promise<number> {
+  return runPeer(argv, runtime);
+}
+
+if (isEntryPoint(import.meta.url)) void peerMain(process.argv.slice(2)).then(exitWhenFlushed);

@@ -1,6 +1,6 @@
 // The werift RTCPeerConnection, with every state change it can tell reported, and the facts that
 // werift keeps inside its ICE agent (candidate pairs, the nominated pair) read out in our terms.
-import { CandidatePairState, RTCPeerConnection, type CandidatePair } from "werift";
+import { CandidatePairState, RTCDtlsTransport, RTCPeerConnection, type CandidatePair } from "werift";
 import { describeCandidate, fromWerift, type CandidateInfo } from "./candidates.ts";
 import type { PairReport, PairState } from "./diagnose.ts";
 import type { IceSetup } from "./ice-config.ts";
@@ -14,6 +14,16 @@ export interface SelectedPair {
 }
 
 export type StateListener = (kind: "ice" | "connection" | "dtls" | "sctp", state: string) => void;
+
+/**
+ * werift makes its DTLS certificate (an ECDSA key pair and a signed X.509, 100–200 ms) the first
+ * time a description is created: right after the peer is found, on the critical path. It keeps
+ * one per process, so starting it while we register and wait for the other peer takes it off.
+ * A failure here shows again, with its context, when the description is created.
+ */
+export function prepareCertificate(): void {
+  RTCDtlsTransport.SetupCertificate().catch(() => undefined);
+}
 
 export function createPeerConnection(setup: IceSetup, report: Report, onState: StateListener): RTCPeerConnection {
   const pc = new RTCPeerConnection(setup.config);

@@ -18,7 +18,7 @@ import { VERSION, WEBRTC_STACK } from "./version.ts";
  */
 export async function runPeer(argv: readonly string[], runtime: Runtime, program = DEFAULT_PROGRAM): Promise<number> {
   const json = argv.some((arg) => /^--?json(=true)?$/.test(arg));
-  const context = programName((name) => runtime.env(name), program, /client-(node|deno)\/main\.ts/);
+  const context = programName((name) => runtime.env(name), program, /client-(node|deno)\/main\.ts|cli\/ice-test\.ts peer/);
   try {
     const command = parseCommand(argv, (name) => runtime.env(name), context);
     if (command.kind === "help") {

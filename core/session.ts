@@ -15,6 +15,7 @@ import {
   createPeerConnection,
   describePair,
   iceHasFailed,
+  prepareCertificate,
   selectedPair,
   watchTransports,
   type SelectedPair,
@@ -87,6 +88,7 @@ export class PeerSession {
   async run(): Promise<Summary> {
     let failure: PeerFailure | undefined;
     const timers: ReturnType<typeof setTimeout>[] = [];
+    prepareCertificate();
     try {
       await this.race(this.join());
       const remote = await this.race(this.remoteFound.promise, this.options.waitMs, timers);

@@ -3,7 +3,7 @@
 // reports as they happen. Exits 0 when both peers connected. Extra arguments go to both peers
 // (e.g. `npm run demo -- --json --messages 10`). Nothing leaves loopback: the peers gather on
 // 127.0.0.1 only and use the server's own STUN responder.
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +12,11 @@ import { ROOT, spawnPeer, type PeerRuntime } from "./peer-process.ts";
 
 const SERVER_START_LIMIT_MS = 20_000;
 const passThrough = process.argv.slice(2);
+/** Every process the demo started: a signal to the demo goes on to them, so none is left behind. */
+const children = new Set<ChildProcess>();
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => children.forEach((child) => child.kill(signal)));
+}
 
 function print(label: string, line: string): void {
   process.stdout.write(`${label.padEnd(14)}│ ${line}\n`);
@@ -20,6 +25,7 @@ function print(label: string, line: string): void {
 async function startServer(certFile: string): Promise<{ port: number; stop: () => Promise<void> }> {
   const args = ["--import", "tsx", "server/main.ts", "--self-signed", "--cert-out", certFile, "--host", "127.0.0.1", "--port", "0", "--stun-port", "0"];
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
   const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("the server did not start within 20 s")), SERVER_START_LIMIT_MS);
@@ -54,7 +60,9 @@ async function main(): Promise<number> {
     const run = (role: string, runtime: PeerRuntime) => {
       const label = `${role}/${runtime}`;
       print(label, `starting: ice-test peer --role ${role} ${common.join(" ")}`);
-      return spawnPeer(runtime, ["--role", role, ...common], (line) => print(label, line)).exited.then((code) => ({ label, code }));
+      const peer = spawnPeer(runtime, ["--role", role, ...common], (line) => print(label, line));
+      children.add(peer.child);
+      return peer.exited.then((code) => ({ label, code }));
     };
     const results = await Promise.all([run("offerer", "node"), run("answerer", "deno")]);
     const failed = results.filter((r) => r.code !== 0);

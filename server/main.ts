@@ -4,6 +4,7 @@
 import { writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import * as grpc from "@grpc/grpc-js";
+import { isEntryPoint } from "../cli/entry-point.ts";
 import { cliHint, ListenError } from "./listen-error.ts";
 import { programName } from "../core/flags.ts";
 import { VERSION } from "../core/version.ts";
@@ -19,10 +20,10 @@ import { DEFAULT_SELF_SIGNED_HOSTS, selfSignedTls } from "./tls.ts";
 
 /** Prefix of error lines; INVOCATION is what the user typed to start us, for commands in messages. */
 const PROGRAM = DEFAULT_PROGRAM;
-const { program: INVOCATION, npmScript } = programName((name) => process.env[name], DEFAULT_PROGRAM, /server\/main\.ts/);
+const { program: INVOCATION, npmScript } = programName((name) => process.env[name], DEFAULT_PROGRAM, /server\/main\.ts|cli\/ice-test\.ts server/);
 
-async function main(): Promise<number> {
-  const command = parseServerCommand(process.argv.slice(2), (name) => process.env[name], { program: INVOCATION, npmScript });
+async function main(argv: readonly string[]): Promise<number> {
+  const command = parseServerCommand(argv, (name) => process.env[name], { program: INVOCATION, npmScript });
   if (command.kind === "help") {
     process.stdout.write(`${serverUsage(INVOCATION)}\n`);
     return 0;
@@ -98,15 +99,17 @@ function describeFailure(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
+/** The server program (`ice-test server …`): runs until a signal, resolves with the exit code. */
+export function serverMain(argv: readonly string[]): Promise<number> {
+  return main(argv).catch((err: unknown) => {
     if (err instanceof UsageError) {
       const hints = err.hints.map((hint) => `  ${hint}\n`).join("");
       process.stderr.write(`${PROGRAM}: ${err.message}\n${hints}Run ${INVOCATION} --help for the options.\n`);
-      process.exit(2);
+      return 2;
     }
     process.stderr.write(`${PROGRAM}: ${describeFailure(err)}\n`);
-    process.exit(1);
-  },
-);
+    return 1;
+  });
+}
+
+if (isEntryPoint(import.meta.url)) void serverMain(process.argv.slice(2)).then((code) => process.exit(code));

@@ -1,0 +1,67 @@
+// startup: `ice-test --version` and `ice-test peer --version` (which loads werift and grpc-js)
+// from each way of starting it, against the bare runtime started the same way, one at a time.
+import { spawn } from "node:child_process";
+import { ensureBuilt } from "../scripts/dist.ts";
+import { ROOT } from "../scripts/peer-process.ts";
+import { bare, LAUNCHERS, type Launcher } from "./launchers.ts";
+import type { Benchmark, BenchResult, Measurement } from "./report.ts";
+import { median } from "./stats.ts";
+
+/** The dispatcher itself: `--version` loads neither program. */
+const TOP_LEVEL: readonly [string, string, readonly string[]][] = [
+  ["executable --version", LAUNCHERS.executable.command, ["--version"]],
+  ["node bundle --version", process.execPath, [LAUNCHERS.nodeBundle.prefix[0], "--version"]],
+  ["node+tsx --version", process.execPath, ["--import", "tsx", "cli/ice-test.ts", "--version"]],
+];
+const PEERS: readonly Launcher[] = [LAUNCHERS.executable, LAUNCHERS.nodeBundle, LAUNCHERS.nodeSource, LAUNCHERS.denoBundle, LAUNCHERS.denoSource];
+
+export const startup: Benchmark = {
+  name: "startup",
+  async run({ runs, progress }): Promise<BenchResult> {
+    const started = performance.now();
+    await ensureBuilt();
+    const times = Math.max(3, runs * 2);
+    const cases: [string, string, readonly string[]][] = [
+      ["bare node", bare("node").command, bare("node").args],
+      ["bare deno", bare("deno").command, bare("deno").args],
+      ...TOP_LEVEL,
+      ...PEERS.map((l): [string, string, readonly string[]] => [`${l.name} peer --version`, l.command, [...l.prefix, "--version"]]),
+    ];
+    // Round-robin, so a change in the machine's load hits every case alike.
+    const samples = new Map<string, number[]>(cases.map(([name]) => [name, []]));
+    for (let i = 0; i <= times; i++) {
+      progress(`startup: round ${i}/${times}${i === 0 ? " (unmeasured: fills page, tsx and Deno caches)" : ""}`);
+      for (const [name, command, args] of cases) {
+        const ms = await timeRun(command, args);
+        if (i > 0) samples.get(name)!.push(ms);
+      }
+    }
+    const of = (name: string) => samples.get(name)!;
+    const bareNode = { name: "bare node -e ''", value: median(of("bare node")) };
+    const bareDeno = { name: "bare deno eval ''", value: median(of("bare deno")) };
+    const runtimeOf = (name: string) => (name.startsWith("deno") ? bareDeno : bareNode);
+    const measurements: Measurement[] = cases
+      .filter(([name]) => !name.startsWith("bare"))
+      .map(([name]) => ({ metric: name, unit: "ms", ours: median(of(name)), baselines: [runtimeOf(name)], detail: spread(of(name)) }));
+    return {
+      name: "startup",
+      setup: `spawn → exit, one process at a time, round-robin over the cases, median of ${times} rounds after one unmeasured round`,
+      measurements,
+      notes: ["peer --version loads the whole peer (werift, grpc-js) before it answers; plain --version loads neither"],
+      seconds: (performance.now() - started) / 1000,
+    };
+  },
+};
+
+function spread(samples: readonly number[]): string {
+  return `${samples.length} runs, ${Math.round(Math.min(...samples))}–${Math.round(Math.max(...samples))} ms`;
+}
+
+function timeRun(command: string, args: readonly string[]): Promise<number> {
+  const start = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
+    child.once("error", reject);
+    child.once("close", (code) => (code === 0 ? resolve(performance.now() - start) : reject(new Error(`${command} ${args.join(" ")} exited with ${code}`))));
+  });
+}

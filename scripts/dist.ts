@@ -1,0 +1,47 @@
+// The build outputs, for the tests and the benchmarks: where they are, and a build when a source
+// file is newer than they are (or they are missing), so nobody measures or tests a stale binary.
+import { execFile } from "node:child_process";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { ROOT } from "./peer-process.ts";
+
+export const DIST = {
+  bundle: join(ROOT, "dist/ice-test.mjs"),
+  denoBundle: join(ROOT, "dist/ice-test-deno.mjs"),
+  executable: join(ROOT, "dist/ice-test"),
+};
+
+const SOURCES = ["cli", "core", "server", "client-node", "client-deno", "gen", "scripts/build.ts", "node_modules/werift/lib", "package-lock.json"];
+
+/** Why an executable cannot be built here, or false. */
+export function executableUnbuildable(): string | false {
+  if (process.platform !== "linux") return `single executables are built for Linux only, not ${process.platform}`;
+  // Distribution packages of Node (e.g. Debian's) may lack the fuse that makes a binary a SEA.
+  if (!readFileSync(process.execPath).includes("NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2")) {
+    return `${process.execPath} has no single-executable support (a Node build without the SEA fuse)`;
+  }
+  return false;
+}
+
+/** Builds dist/ unless every output is newer than every source. */
+export async function ensureBuilt(): Promise<void> {
+  const built = Math.min(...Object.values(DIST).map(mtime));
+  if (SOURCES.every((source) => newest(join(ROOT, source)) < built)) return;
+  await promisify(execFile)(process.execPath, ["--import", "tsx", "scripts/build.ts"], { cwd: ROOT });
+}
+
+function mtime(file: string): number {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function newest(path: string): number {
+  const stat = statSync(path, { throwIfNoEntry: false });
+  if (!stat) return 0;
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return Math.max(stat.mtimeMs, ...readdirSync(path).map((name) => newest(join(path, name))));
+}
