@@ -49,6 +49,6 @@ export class RemoteCandidates {
  * negotiates one bundled section: use the m-line index, or that only section.
  */
 export function mediaSectionOf(candidate: CandidateInit): CandidateInit {
-  if (candidate.sdpMid !== "" && (candidate.sdpMid !== undefined || candidate.sdpMLineIndex !== undefined)) return candidate;
+  if (candidate.sdpMid !== "") return candidate;
   return { candidate: candidate.candidate, sdpMLineIndex: candidate.sdpMLineIndex ?? 0 };
 }
