@@ -57,7 +57,8 @@ async function busyLoopback(runs: number): Promise<void> {
   spin();
   let connected = 0;
   for (let run = 1; run <= runs; run++) {
-    const flags = loopbackFlags(`https://localhost:${server.port}`, room(), ["--ca", join(dir, "ca.pem")]);
+    // Generous waits: with both CPUs spinning, starting a runtime can take longer than the default 20 s.
+    const flags = loopbackFlags(`https://localhost:${server.port}`, room(), ["--ca", join(dir, "ca.pem"), "--wait", "120s", "--timeout", "60s"]);
     const peers = (["deno", "node"] as PeerRuntime[]).map((runtime, i) => spawnPeer(runtime, ["--role", i === 0 ? "offerer" : "answerer", ...flags]));
     await Promise.all(peers.map((p) => p.exited));
     const [o, a] = peers.map(summaryOf);
