@@ -13,6 +13,11 @@ export interface CandidateInfo {
   readonly relatedAddress?: string;
   readonly relatedPort?: number;
   readonly tcpType?: string;
+  /**
+   * A browser hides its host address behind a `<uuid>.local` name: that name, whether werift has
+   * resolved it (then `address` is what it resolved to) or not (then `address` is the name).
+   */
+  readonly mdnsName?: string;
 }
 
 /** Parses "candidate:…" (with or without "a="); undefined when it is not a candidate. */
@@ -26,6 +31,8 @@ export function parseCandidate(text: string): CandidateInfo | undefined {
 }
 
 export function fromWerift(candidate: Candidate): CandidateInfo {
+  // The patched werift keeps the name it resolved a `.local` candidate from.
+  const mdnsName = (candidate as Candidate & { mdnsName?: string }).mdnsName ?? (candidate.host.endsWith(".local") ? candidate.host : undefined);
   return {
     type: candidate.type,
     protocol: candidate.transport.toLowerCase(),
@@ -37,6 +44,7 @@ export function fromWerift(candidate: Candidate): CandidateInfo {
     ...(candidate.relatedAddress !== undefined ? { relatedAddress: candidate.relatedAddress } : {}),
     ...(candidate.relatedPort !== undefined ? { relatedPort: candidate.relatedPort } : {}),
     ...(candidate.tcptype !== undefined ? { tcpType: candidate.tcptype } : {}),
+    ...(mdnsName !== undefined ? { mdnsName } : {}),
   };
 }
 
@@ -44,7 +52,12 @@ export function describeCandidate(c: CandidateInfo): string {
   const related = c.relatedAddress ? ` via ${c.relatedAddress}:${c.relatedPort ?? 0}` : "";
   // A server-reflexive address equal to its base means the STUN server saw us unchanged.
   const unmapped = c.type === "srflx" && c.address === c.relatedAddress && c.port === c.relatedPort ? " (no NAT on the way to STUN)" : "";
-  return `${c.type.padEnd(5)} ${c.protocol} ${formatAddress(c.address, c.port)}${related} prio ${c.priority}${unmapped}`;
+  return `${c.type.padEnd(5)} ${c.protocol} ${formatAddress(c.address, c.port)}${related} prio ${c.priority}${unmapped}${describeMdns(c)}`;
+}
+
+function describeMdns(c: CandidateInfo): string {
+  if (!c.mdnsName) return "";
+  return c.mdnsName === c.address ? " (mDNS name, not resolved)" : ` (mDNS name ${c.mdnsName})`;
 }
 
 export function formatAddress(address: string, port: number): string {
