@@ -126,16 +126,28 @@ function runCli(args: string[], env: Record<string, string> = {}): Promise<{ cod
   });
 }
 
+// Spawning is the slow part: all of these start now, side by side, and each test awaits its own.
+const npmServer = { npm_lifecycle_event: "server", npm_lifecycle_script: "tsx server/main.ts", npm_config_port: "true", npm_config_insecure: "true" };
+const npmPeer = { npm_lifecycle_event: "peer:node", npm_lifecycle_script: "tsx client-node/main.ts", npm_config_role: "true" };
+const spawned = {
+  help: runCli(["server/main.ts", "-help"]),
+  version: runCli(["server/main.ts", "--version"]),
+  stray: runCli(["server/main.ts", "8095"]),
+  npm: runCli(["server/main.ts", "8095"], npmServer),
+  peerStray: runCli(["client-node/main.ts", "answerer"]),
+  peerNpm: runCli(["client-node/main.ts", "offerer"], npmPeer),
+};
+
 t.test("the server as typed: -help, --version, a stray port, npm's swallowed flags", async (t) => {
-  const help = await runCli(["server/main.ts", "-help"]);
+  const help = await spawned.help;
   t.equal(help.code, 0, "-help exits 0");
   t.match(help.stdout, /^Usage: ice-test server /, "and prints the server's help");
-  const version = await runCli(["server/main.ts", "--version"]);
+  const version = await spawned.version;
   t.equal(version.stdout.trim(), `ice-test server ${VERSION} (node ${process.versions.node})`, "--version on the server");
-  const stray = await runCli(["server/main.ts", "8095"]);
+  const stray = await spawned.stray;
   t.equal(stray.code, 2, "a stray word is a usage error");
   t.equal(stray.stderr.split("\n")[0], 'ice-test server: Unexpected argument "8095": did you mean --port 8095?', "with the guess");
-  const npm = await runCli(["server/main.ts", "8095"], { npm_lifecycle_event: "server", npm_lifecycle_script: "tsx server/main.ts", npm_config_port: "true", npm_config_insecure: "true" });
+  const npm = await spawned.npm;
   t.same(npm.stderr.trim().split("\n"), [
     'ice-test server: npm kept --insecure --port for itself and passed on only "8095": flags reach the program only after "--"',
     "  try: npm run server -- --insecure --port 8095",
@@ -144,9 +156,9 @@ t.test("the server as typed: -help, --version, a stray port, npm's swallowed fla
 });
 
 t.test("the peer as typed: a stray role and a typo, exit 2 with the program's own name", async (t) => {
-  const stray = await runCli(["client-node/main.ts", "answerer"]);
+  const stray = await spawned.peerStray;
   t.equal(stray.code, 2, "exit 2");
   t.same(stray.stderr.trim().split("\n"), ['ice-test: Unexpected argument "answerer": did you mean --role answerer?', "Run ice-test peer --help for the list of flags."], "guess and the real command");
-  const npm = await runCli(["client-node/main.ts", "offerer"], { npm_lifecycle_event: "peer:node", npm_lifecycle_script: "tsx client-node/main.ts", npm_config_role: "true" });
+  const npm = await spawned.peerNpm;
   t.match(npm.stderr, /npm kept --role for itself and passed on only "offerer"[^\n]*\n  hint: try: npm run peer:node -- --role offerer\nRun npm run peer:node -- --help/, "under npm, the npm command");
 });

@@ -1,5 +1,5 @@
 // What a person sees around a run: progress while waiting, peers that are busy with each other,
-// Ctrl-C after the channel opened, a closed pipe, wall-clock times, candidate lines, host hints.
+// closed pipes, candidate lines, host hints. Ctrl-C and closed pipes in spawned peers: interrupt.test.ts.
 import { once } from "node:events";
 import { createServer as createTlsServer } from "node:tls";
 import { Metadata } from "@grpc/grpc-js";
@@ -10,33 +10,9 @@ import { isClosedPipe, tolerateClosedPipe } from "../core/pipe.ts";
 import { ProgressReport } from "../core/progress.ts";
 import { probeTurn } from "../core/turn-probe.ts";
 import { selfSignedTls } from "../server/tls.ts";
-import { spawnPeer, type PeerProcess } from "../scripts/peer-process.ts";
-import { loopbackFlags, resultOf, startSession, uniqueRoom } from "./fixtures/peers.ts";
+import { spawnPeer } from "../scripts/peer-process.ts";
+import { loopbackFlags, startSession, uniqueRoom } from "./fixtures/peers.ts";
 import { connect, startTestServer } from "./fixtures/server.ts";
-
-const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-
-/** Resolves with the first output line (stdout or stderr) matching `pattern`. */
-function lineMatching(peer: PeerProcess, pattern: RegExp, limitMs = 60_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const found = [...peer.lines, ...peer.stderr].find((line) => pattern.test(line));
-    if (found) return resolve(found);
-    const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${limitMs} ms`)), limitMs);
-    const check = (chunk: Buffer) => {
-      if (!pattern.test(chunk.toString())) return;
-      // The line itself is collected by the peer's reader; take it from there once it is in.
-      setImmediate(() => {
-        const line = [...peer.lines, ...peer.stderr].find((text) => pattern.test(text));
-        if (!line) return;
-        clearTimeout(timer);
-        peer.child.stdout?.off("data", check);
-        resolve(line);
-      });
-    };
-    peer.child.stdout?.on("data", check);
-    peer.child.exitCode === null && peer.child.once("exit", () => setImmediate(() => reject(new Error(`exited before a line matching ${pattern}`))));
-  });
-}
 
 t.test("waiting, piped: a line every few seconds; peers that never call are said to be busy with others", async (t) => {
   const server = await startTestServer(t);
@@ -77,43 +53,6 @@ t.test("waiting on a terminal: one live status line, replaced in place and clear
   t.notOk(lines.some((l) => /waiting for a peer/.test(l)), "no waiting lines among the output lines");
   report.stop();
 });
-
-t.test("Ctrl-C after the channel opened: connected YES, interrupted, round trips so far, exit 130; JSON has wall-clock time", async (t) => {
-  const server = await startTestServer(t);
-  const flags = loopbackFlags(`http://${server.address}`, uniqueRoom(), ["--messages", "10000", "--timeout", "5m"]);
-  const answerer = spawnPeer("node", ["--role", "answerer", ...flags]);
-  const offerer = spawnPeer("node", ["--role", "offerer", ...flags]);
-  t.teardown(() => {
-    answerer.child.kill("SIGKILL");
-    offerer.child.kill("SIGKILL");
-  });
-  await lineMatching(offerer, /"event":"round-trip"/);
-  offerer.child.kill("SIGINT");
-  const result = resultOf(offerer, await offerer.exited);
-  t.equal(result.code, 130, "exit code 130, as for any interrupted program");
-  t.equal(result.summary?.connected, true, "connected: the channel was open");
-  t.equal(result.summary?.interrupted, true, "interrupted");
-  t.ok((result.summary?.rttMs?.count ?? 0) > 0, `round trips so far: ${result.summary?.rttMs?.count}`);
-  t.match(result.summary?.error?.message, /^Interrupted after the data channel opened, with \d+ round trips? done$/, "the message says how far it got");
-  t.ok(result.events.every((event) => ISO.test(String(event["time"]))), "every JSON event carries an ISO 8601 time");
-  t.ok(result.events.every((event) => typeof event.t === "number"), "and elapsed ms");
-  t.notMatch(result.stderr.join("\n"), /^\s+at /m, "no stack trace");
-});
-
-for (const runtime of ["node", "deno"] as const) {
-  t.test(`${runtime}: Ctrl-C with stdout's reader gone ends without a stack trace`, async (t) => {
-    const server = await startTestServer(t);
-    const peer = spawnPeer(runtime, ["--role", "answerer", "--signaling-addr", `http://${server.address}`, "--room", uniqueRoom(), "--bind", "127.0.0.1"]);
-    t.teardown(() => peer.child.kill("SIGKILL"));
-    await lineMatching(peer, / subscribed; /);
-    // As after `peer | tee log` and Ctrl-C: the reader died first, then the peer writes its summary.
-    peer.child.stdout!.destroy();
-    peer.child.kill("SIGINT");
-    const code = await peer.exited;
-    t.equal(code, 130, "exit code 130");
-    t.notMatch(peer.stderr.join("\n"), /BrokenPipe|EPIPE|Broken pipe|^\s+at /m, `nothing on stderr about the pipe: ${peer.stderr.join(" | ")}`);
-  });
-}
 
 t.test("closed pipes are recognised on both runtimes, and other errors still throw", async (t) => {
   t.ok(isClosedPipe(Object.assign(new Error("write EPIPE"), { code: "EPIPE" })), "Node's EPIPE");
