@@ -26,8 +26,7 @@ async function main(): Promise<number> {
   // grpc-js logs bind failures itself; we report them once, in our words. GRPC_NODE_VERBOSITY still works.
   if (process.env.GRPC_NODE_VERBOSITY === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
   const { ops } = options;
-  const sink = createLogSink({ format: ops.logFormat ?? (process.stdout.isTTY ? "text" : "json"), level: ops.logLevel });
-  const log = sink.log;
+  const log = createLogSink({ format: ops.logFormat ?? (process.stdout.isTTY ? "text" : "json"), level: ops.logLevel });
   const tls = await prepareTls(options.tls, ops.tlsClientCa, log);
   const metrics = ops.metricsPort === undefined ? undefined : { host: ops.metricsHost, port: ops.metricsPort };
   const server = await startServer({ ...options, tls, log, metrics });
@@ -40,7 +39,6 @@ async function main(): Promise<number> {
   reloader?.close();
   await server.shutdown(ops.shutdownGraceMs);
   log(logLine("stopped", {}));
-  sink.flush();
   return 0;
 }
 
