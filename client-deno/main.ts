@@ -2,6 +2,7 @@
 // Permissions: --allow-net (signaling, ICE), --allow-env (grpc-js reads GRPC_* variables),
 // --allow-sys=networkInterfaces (werift enumerates interfaces, or gathers nothing, silently),
 // --allow-read (the --ca file and node_modules).
+import { tolerateClosedPipe } from "../core/pipe.ts";
 import { runPeer } from "../core/run.ts";
 
 const encoder = new TextEncoder();
@@ -11,8 +12,10 @@ const runtime = {
   description: `deno ${Deno.version.deno}`,
   env: (name: string) => Deno.env.get(name),
   readTextFile: (path: string) => Deno.readTextFile(path),
-  out: (line: string) => void Deno.stdout.writeSync(encoder.encode(`${line}\n`)),
-  err: (line: string) => void Deno.stderr.writeSync(encoder.encode(`${line}\n`)),
+  // Deno throws BrokenPipe when the reader has gone (`| head`, or Ctrl-C on `| tee`): drop the rest.
+  out: tolerateClosedPipe((line: string) => void Deno.stdout.writeSync(encoder.encode(`${line}\n`))),
+  err: tolerateClosedPipe((line: string) => void Deno.stderr.writeSync(encoder.encode(`${line}\n`))),
+  ...(Deno.stdout.isTerminal() ? { status: (text: string) => void Deno.stdout.writeSync(encoder.encode(`\r\x1b[K${text}`)) } : {}),
   onInterrupt(handler: () => void) {
     for (const signal of signals) Deno.addSignalListener(signal, handler);
     return () => signals.forEach((signal) => Deno.removeSignalListener(signal, handler));

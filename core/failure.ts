@@ -31,8 +31,8 @@ export class PeerFailure extends Error {
   }
 }
 
-export function usageError(message: string): PeerFailure {
-  return new PeerFailure("usage", "usage", message);
+export function usageError(message: string, hints: string[] = []): PeerFailure {
+  return new PeerFailure("usage", "usage", message, { hints });
 }
 
 /** Anything thrown becomes a PeerFailure; an unexpected error keeps its message but is "internal". */

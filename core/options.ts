@@ -1,8 +1,7 @@
-// The peer's command line. It accepts the old Go tool's flags exactly as its README wrote them
-// (`-role answerer -signaling-addr http://host:443 -with-turn=false`) as well as GNU style
-// (`--role answerer --with-turn`). yargs-parser does both once short-option groups are off, which
-// node:util's parseArgs cannot (no single-dash long flags, no `--flag=false`).
-import parse from "yargs-parser";
+// The peer's command line, on the same parser as the server's (flags.ts): the old Go tool's flags
+// exactly as its README wrote them (`-role answerer -signaling-addr http://host:443
+// -with-turn=false`) as well as GNU style (`--role answerer --with-turn`).
+import { parseFlags, renderHelp, UsageError, type CommandSpec, type Env, type FlagSpec, type ParsedFlags, type ParseContext } from "./flags.ts";
 import { usageError } from "./failure.ts";
 
 export type Role = "offerer" | "answerer";
@@ -44,80 +43,70 @@ export interface PeerOptions {
 
 export type ParsedCommand = { kind: "run"; options: PeerOptions } | { kind: "help" } | { kind: "version" };
 
-const STRING_FLAGS = [
-  "role", "signaling-addr", "room", "id", "peer", "stun", "turn", "turn-user", "turn-password",
-  "ca", "tls-server-name", "messages", "timeout", "wait", "bind",
-] as const;
-const BOOLEAN_FLAGS = ["with-turn", "relay-only", "json", "help", "version"] as const;
-const KNOWN = new Set<string>([...STRING_FLAGS, ...BOOLEAN_FLAGS, "_", "h"]);
-
 export const DEFAULT_SIGNALING_ADDR = "https://localhost:443";
 export const DEFAULT_ROOM = "ice-test";
+export const DEFAULT_TIMEOUT = "30s";
+export const DEFAULT_WAIT = "5m";
 
-export const USAGE = `Usage: ice-test-peer --role offerer|answerer [options]
+/** The peer's flags: adding one is one entry here, and --help follows. */
+export const PEER_FLAGS: readonly FlagSpec[] = [
+  { name: "role", kind: "string", value: "offerer|answerer", help: "which side to play (required); either side may start first" },
+  { name: "signaling-addr", kind: "string", value: "URL", help: "https://host:port (TLS) or http://host:port (plaintext);\nhttps://203.0.113.7:443 and https://[2001:db8::1]:443 work too", default: DEFAULT_SIGNALING_ADDR },
+  { name: "room", kind: "string", value: "NAME", help: "meet peers in this room", default: DEFAULT_ROOM },
+  { name: "id", kind: "string", value: "ID", help: "ask for this peer id (default: the server chooses)" },
+  { name: "peer", kind: "string", value: "ID", help: "meet only this peer id" },
+  { name: "stun", kind: "list", value: "URL", help: "STUN server (repeatable); replaces the server's own STUN responder" },
+  { name: "turn", kind: "string", value: "URL", help: "TURN server, e.g. turn:host:3478?transport=tcp" },
+  { name: "turn-user", kind: "string", value: "NAME", help: "TURN user name" },
+  { name: "turn-password", kind: "string", value: "PASS", help: "TURN password", alsoEnv: ["TURN_PASSWORD"] },
+  { name: "with-turn", kind: "boolean", synopsis: "--with-turn[=false]", help: "use TURN (--turn, or the TURN servers the signaling server hands out)" },
+  { name: "relay-only", kind: "boolean", help: "use relay candidates only: tests TURN on its own" },
+  { name: "ca", kind: "string", value: "FILE", help: "trust this CA/certificate (PEM) for a self-signed signaling server" },
+  { name: "tls-server-name", kind: "string", value: "NAME", help: "expect this name in the server's certificate" },
+  { name: "messages", kind: "string", value: "N", help: "ping/pong round trips to measure", default: "5" },
+  { name: "wait", kind: "string", value: "DURATION", help: "how long to wait for the other peer to show up; 0 waits for ever", default: DEFAULT_WAIT },
+  { name: "timeout", kind: "string", value: "DURATION", help: "from meeting the other peer to the last round trip\n(connecting and exchanging), e.g. 30s, 2m", default: DEFAULT_TIMEOUT },
+  { name: "bind", kind: "string", value: "ADDRESS", help: "gather host candidates on this local address only\n(127.0.0.1 on a host with only loopback)" },
+  { name: "json", kind: "boolean", help: "JSON lines instead of text, ending with a summary object" },
+];
 
-Meets another peer through an ice-test signaling server, opens a WebRTC data channel, exchanges
-ping/pong messages and reports every step: candidates, states, the selected pair and round trips.
+const PEER_COMMAND: CommandSpec = {
+  usage: "--role offerer|answerer [options]",
+  about:
+    "Meets another peer through an ice-test signaling server, opens a WebRTC data channel, exchanges\nping/pong messages and reports every step: candidates, states, the selected pair and round trips.",
+  flags: PEER_FLAGS,
+  guessFlag: (word) => (word === "offerer" || word === "answerer" ? "role" : /^https?:\/\//.test(word) ? "signaling-addr" : undefined),
+  footer: "Exit codes: 0 connected, 2 usage, 3 signaling failed, 4 connection failed or timed out,\n130 interrupted (Ctrl-C or SIGTERM; the summary still says what had happened).",
+};
 
-  --role offerer|answerer   which side to play (required); either side may start first
-  --signaling-addr URL      https://host:port (TLS) or http://host:port (plaintext)
-                            [default: ${DEFAULT_SIGNALING_ADDR}]
-  --room NAME               meet peers in this room [default: ${DEFAULT_ROOM}]
-  --id ID                   ask for this peer id (default: the server chooses)
-  --peer ID                 meet only this peer id
-  --stun URL                STUN server (repeatable); replaces the server's own STUN responder
-  --turn URL                TURN server, e.g. turn:host:3478?transport=tcp
-  --turn-user NAME          TURN user name
-  --turn-password PASS      TURN password [env: TURN_PASSWORD]
-  --with-turn[=false]       use TURN (--turn, or the TURN servers the signaling server hands out)
-  --relay-only              use relay candidates only: tests TURN on its own
-  --ca FILE                 trust this CA/certificate (PEM) for a self-signed signaling server
-  --tls-server-name NAME    expect this name in the server's certificate
-  --messages N              ping/pong round trips to measure [default: 5]
-  --timeout DURATION        limit for connecting and exchanging, e.g. 30s, 2m [default: 30s]
-  --wait DURATION           limit for the other peer to show up [default: no limit]
-  --bind ADDRESS            gather host candidates on this local address only
-  --json                    JSON lines instead of text, ending with a summary object
-  --help, --version
+export const DEFAULT_PROGRAM = "ice-test peer";
 
-Go-style flags work too: -role answerer -signaling-addr http://host:443 -with-turn=false
-Exit codes: 0 connected, 2 usage, 3 signaling failed, 4 connection failed or timed out, 130 interrupted.`;
-
-export function parseCommand(argv: readonly string[], env: (name: string) => string | undefined): ParsedCommand {
-  const parsed = parse.detailed([...argv], {
-    configuration: {
-      "short-option-groups": false,
-      "camel-case-expansion": false,
-      "dot-notation": false,
-      "parse-numbers": false,
-      "parse-positional-numbers": false,
-      "boolean-negation": true,
-      "duplicate-arguments-array": true,
-    },
-    string: [...STRING_FLAGS],
-    boolean: [...BOOLEAN_FLAGS],
-    array: ["stun"],
-  });
-  if (parsed.error) throw usageError(parsed.error.message);
-  const args = parsed.argv as Record<string, unknown>;
-  rejectUnknown(args);
-  if (args["help"] === true || args["h"] !== undefined) return { kind: "help" };
-  if (args["version"] === true) return { kind: "version" };
-  return { kind: "run", options: toOptions(args, env) };
+/** --help for the program as the user started it. */
+export function peerUsage(program = DEFAULT_PROGRAM): string {
+  return renderHelp(PEER_COMMAND, program);
 }
 
-function rejectUnknown(args: Record<string, unknown>): void {
-  const unknown = Object.keys(args).filter((key) => !KNOWN.has(key));
-  if (unknown.length > 0) throw usageError(`Unknown flag ${unknown.map((k) => `--${k}`).join(", ")} (see --help)`);
-  const positional = args["_"] as unknown[];
-  if (positional.length > 0) throw usageError(`Unexpected argument "${String(positional[0])}" (see --help)`);
+export const USAGE = peerUsage();
+
+export function parseCommand(argv: readonly string[], env: Env, context: ParseContext = { program: DEFAULT_PROGRAM }): ParsedCommand {
+  let args: ParsedFlags;
+  try {
+    args = parseFlags(PEER_COMMAND, argv, env, context);
+    if (args.help) return { kind: "help" };
+    if (args.version) return { kind: "version" };
+    return { kind: "run", options: toOptions(args) };
+  } catch (err) {
+    if (err instanceof UsageError) throw usageError(err.message, err.hints);
+    throw err;
+  }
 }
 
-function toOptions(args: Record<string, unknown>, env: (name: string) => string | undefined): PeerOptions {
-  const text = (name: (typeof STRING_FLAGS)[number]): string | undefined => single(args, name);
-  const withTurn = args["with-turn"] as boolean | undefined;
+function toOptions(args: ParsedFlags): PeerOptions {
+  const text = (name: string, ...fallbackEnv: string[]): string | undefined => args.get(name, ...fallbackEnv)?.value;
+  const withTurn = args.bool("with-turn")?.value;
+  const relayOnly = args.on("relay-only");
   const turn = text("turn");
-  if (withTurn === undefined && args["relay-only"] === true && turn === undefined) {
+  if (withTurn === undefined && relayOnly && turn === undefined) {
     throw usageError("--relay-only needs a TURN server: add --with-turn (server's TURN) or --turn URL");
   }
   const options: PeerOptions = {
@@ -126,19 +115,19 @@ function toOptions(args: Record<string, unknown>, env: (name: string) => string 
     room: parseName("room", text("room") ?? DEFAULT_ROOM),
     id: optional(text("id"), (v) => parseName("id", v)),
     peer: optional(text("peer"), (v) => parseName("peer", v)),
-    stun: ((args["stun"] as string[] | undefined) ?? []).map(parseStunUrl),
+    stun: (args.list("stun")?.value ?? []).map(parseStunUrl),
     turn: optional(turn, parseTurnUrl),
     turnUser: text("turn-user"),
-    turnPassword: text("turn-password") ?? env("TURN_PASSWORD"),
+    turnPassword: text("turn-password", "TURN_PASSWORD"),
     withTurn: withTurn ?? (turn !== undefined ? true : undefined),
-    relayOnly: args["relay-only"] === true,
+    relayOnly,
     caFile: text("ca"),
     tlsServerName: text("tls-server-name"),
     messages: parseCount(text("messages") ?? "5"),
-    timeoutMs: parseDuration("timeout", text("timeout") ?? "30s"),
-    waitMs: optional(text("wait"), (v) => parseDuration("wait", v)),
+    timeoutMs: parseDuration("timeout", text("timeout") ?? DEFAULT_TIMEOUT),
+    waitMs: parseWait(text("wait") ?? DEFAULT_WAIT),
     bind: text("bind"),
-    json: args["json"] === true,
+    json: args.on("json"),
   };
   if (options.withTurn === false && options.relayOnly) {
     throw usageError("--relay-only contradicts --with-turn=false: relay candidates need TURN");
@@ -147,15 +136,6 @@ function toOptions(args: Record<string, unknown>, env: (name: string) => string 
     throw usageError("--turn needs --turn-user and --turn-password (or TURN_PASSWORD)");
   }
   return options;
-}
-
-/** As with Go's flag package, the last of repeated flags wins. */
-function single(args: Record<string, unknown>, name: string): string | undefined {
-  const given = args[name];
-  const value: unknown = Array.isArray(given) ? given.at(-1) : given;
-  if (value === undefined) return undefined;
-  if (typeof value !== "string" || value === "") throw usageError(`--${name} needs a value`);
-  return value;
 }
 
 function optional<T>(value: string | undefined, convert: (value: string) => T): T | undefined {
@@ -207,6 +187,11 @@ function parseCount(value: string): number {
 }
 
 const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "0" waits for ever. */
+function parseWait(value: string): number | undefined {
+  return /^0+(\.0*)?(ms|s|m|h)?$/.test(value) ? undefined : parseDuration("wait", value);
+}
 
 /** Go-style durations ("1m30s", "500ms") or plain seconds ("30"). */
 export function parseDuration(flag: string, value: string): number {

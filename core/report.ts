@@ -21,7 +21,8 @@ export class Report {
   step(event: string, text: string, fields: Fields = {}): void {
     const t = this.elapsed();
     if (this.json) {
-      this.write(JSON.stringify({ t, event, ...fields }, jsonValue));
+      // Wall-clock time too, to line up with the server's ISO 8601 log.
+      this.write(JSON.stringify({ t, time: new Date().toISOString(), event, ...fields }, jsonValue));
       return;
     }
     this.write(`${this.label}${t.toFixed(1).padStart(9)} ms  ${text}`);
@@ -30,7 +31,7 @@ export class Report {
   /** A block of lines for people, or one object for scripts. */
   block(event: string, lines: readonly string[], fields: Fields): void {
     if (this.json) {
-      this.write(JSON.stringify({ t: this.elapsed(), event, ...fields }, jsonValue));
+      this.write(JSON.stringify({ t: this.elapsed(), time: new Date().toISOString(), event, ...fields }, jsonValue));
       return;
     }
     for (const line of lines) this.write(`${this.label}${line}`);

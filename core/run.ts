@@ -1,18 +1,27 @@
 // The peer program, for any runtime: argv and a Runtime in, an exit code out.
 import { EXIT_CODES, PeerFailure, asFailure } from "./failure.ts";
-import { USAGE, parseCommand, type PeerOptions } from "./options.ts";
-import { Report } from "./report.ts";
+import { programName } from "./flags.ts";
+import { DEFAULT_PROGRAM, parseCommand, peerUsage, type PeerOptions } from "./options.ts";
+import { ProgressReport } from "./progress.ts";
 import { PeerSession } from "./session.ts";
 import { describeSummary } from "./summary.ts";
 import type { Runtime } from "./runtime.ts";
+import { checkCaPem } from "./signaling-tls.ts";
+import { noCandidateHints } from "./host-hints.ts";
+import type { Summary } from "./summary.ts";
 import { VERSION, WEBRTC_STACK } from "./version.ts";
 
-export async function runPeer(argv: readonly string[], runtime: Runtime): Promise<number> {
+/**
+ * `program` is how the user starts the peer (`ice-test peer`), for the commands that messages
+ * name; under `npm run peer:node` that script's name wins.
+ */
+export async function runPeer(argv: readonly string[], runtime: Runtime, program = DEFAULT_PROGRAM): Promise<number> {
   const json = argv.some((arg) => /^--?json(=true)?$/.test(arg));
+  const context = programName((name) => runtime.env(name), program, /client-(node|deno)\/main\.ts/);
   try {
-    const command = parseCommand(argv, (name) => runtime.env(name));
+    const command = parseCommand(argv, (name) => runtime.env(name), context);
     if (command.kind === "help") {
-      runtime.out(USAGE);
+      runtime.out(peerUsage(context.program));
       return EXIT_CODES.ok;
     }
     if (command.kind === "version") {
@@ -21,13 +30,13 @@ export async function runPeer(argv: readonly string[], runtime: Runtime): Promis
     }
     return await runSession(command.options, runtime);
   } catch (err) {
-    return reportEarlyFailure(asFailure(err), runtime, json);
+    return reportEarlyFailure(asFailure(err), runtime, json, context.program);
   }
 }
 
 async function runSession(options: PeerOptions, runtime: Runtime): Promise<number> {
   const ca = options.caFile ? await readCa(options.caFile, runtime) : undefined;
-  const report = new Report((line) => runtime.out(line), options.json);
+  const report = new ProgressReport({ line: (line) => runtime.out(line), ...(runtime.status ? { status: (text: string) => runtime.status!(text) } : {}) }, options.json, options.room, options.role);
   const session = new PeerSession({
     options,
     connection: { target: options.signaling, ...(ca ? { ca } : {}), ...(options.tlsServerName ? { tlsServerName: options.tlsServerName } : {}) },
@@ -37,30 +46,40 @@ async function runSession(options: PeerOptions, runtime: Runtime): Promise<numbe
   });
   const stopListening = runtime.onInterrupt(() => session.interrupt());
   try {
-    const summary = await session.run();
+    const summary = withHostHints(await session.run(), runtime.description);
     report.block("summary", describeSummary(summary), summary);
-    if (summary.error) runtime.err(`ice-test: ${summary.error.message}`);
+    // In text the summary says it; next to JSON on stdout, a person still gets one line.
+    if (summary.error && options.json) runtime.err(`ice-test: ${summary.error.message}`);
     return summary.exitCode;
   } finally {
+    report.stop();
     stopListening();
   }
 }
 
 async function readCa(path: string, runtime: Runtime): Promise<string> {
+  let text: string;
   try {
-    return await runtime.readTextFile(path);
+    text = await runtime.readTextFile(path);
   } catch (err) {
     throw new PeerFailure("usage", "usage", `Cannot read --ca ${path}: ${err instanceof Error ? err.message : String(err)}`);
   }
+  return checkCaPem(path, text);
 }
 
-function reportEarlyFailure(failure: PeerFailure, runtime: Runtime, json: boolean): number {
+function reportEarlyFailure(failure: PeerFailure, runtime: Runtime, json: boolean, program: string): number {
   if (json) {
     const error = { kind: failure.kind, reason: failure.reason, message: failure.message, hints: failure.hints };
-    runtime.out(JSON.stringify({ t: 0, event: "summary", connected: false, error, exitCode: failure.exitCode }));
+    runtime.out(JSON.stringify({ t: 0, time: new Date().toISOString(), event: "summary", connected: false, error, exitCode: failure.exitCode }));
   }
   runtime.err(`ice-test: ${failure.message}`);
   for (const hint of failure.hints) runtime.err(`  hint: ${hint}`);
-  if (failure.kind === "usage") runtime.err("Run with --help for the list of flags.");
+  if (failure.reason === "usage") runtime.err(`Run ${program} --help for the list of flags.`);
   return failure.exitCode;
+}
+
+/** The diagnosis knows what the peer saw; only the runtime knows the host's interfaces. */
+function withHostHints(summary: Summary, runtime: string): Summary {
+  if (summary.error?.reason !== "no-local-candidates") return summary;
+  return { ...summary, error: { ...summary.error, hints: noCandidateHints(runtime) } };
 }

@@ -9,6 +9,8 @@ export interface Runtime {
   out(line: string): void;
   /** Writes one line to standard error. */
   err(line: string): void;
+  /** Only when standard output is a terminal: replaces the live status line ("" clears it). */
+  status?(text: string): void;
   /** Calls `handler` on Ctrl-C or SIGTERM; returns the function that stops listening. */
   onInterrupt(handler: () => void): () => void;
 }

@@ -3,10 +3,11 @@
 import type { RTCDataChannel, RTCPeerConnection, RTCSessionDescription } from "werift";
 import type { PeerInfo, PeerMessage, RegisterResponse, Signal, SubscribeResponse } from "../gen/icetest/signaling/v1/signaling.ts";
 import { SdpType } from "../gen/icetest/signaling/v1/signaling.ts";
-import { describeCandidate, parseCandidate, type CandidateInfo } from "./candidates.ts";
+import { describeCandidateLine, parseCandidate, type CandidateInfo } from "./candidates.ts";
 import { deferred, type Deferred } from "./deferred.ts";
 import { diagnose, type Phase } from "./diagnose.ts";
 import { PeerFailure, asFailure } from "./failure.ts";
+import { interrupted } from "./interrupt.ts";
 import { chooseIceServers, type IceSetup } from "./ice-config.ts";
 import type { PeerOptions } from "./options.ts";
 import {
@@ -80,7 +81,7 @@ export class PeerSession {
 
   /** Stops the run from outside (Ctrl-C). */
   interrupt(): void {
-    this.stopped.reject(new PeerFailure("interrupted", "interrupted", "Interrupted"));
+    this.stopped.reject(interrupted(this.phase, this.timings.channelOpen !== undefined, this.pingPong?.pongs ?? 0));
   }
 
   async run(): Promise<Summary> {
@@ -97,7 +98,8 @@ export class PeerSession {
       await this.sayBye("done");
     } catch (err) {
       failure = asFailure(err);
-      this.report.step("error", `FAILED: ${failure.message}`, { kind: failure.kind, reason: failure.reason, message: failure.message });
+      // The message itself is in the summary: said once.
+      this.report.step("error", `FAILED (${failure.reason}): see the summary`, { kind: failure.kind, reason: failure.reason, message: failure.message });
       if (failure.kind !== "signaling" && failure.reason !== "peer-left") await this.sayBye(failure.reason);
     } finally {
       timers.forEach(clearTimeout);
@@ -236,6 +238,11 @@ export class PeerSession {
         return;
       case "bye":
         this.reportBye(message.fromPeerId, kind.value.reason);
+        if (kind.value.reason === "two-offerers") {
+          // The other side got our offer while offering too: both must be told the same fix.
+          this.stopped.reject(new PeerFailure("usage", "two-offerers", `Peer ${message.fromPeerId} is an offerer too, and two offerers never meet`, { hints: ["Start one side with --role answerer"] }));
+          return;
+        }
         this.onRemoteGone(`said bye: ${kind.value.reason}`);
         return;
       case "text":
@@ -292,7 +299,7 @@ export class PeerSession {
     const info = parseCandidate(candidate);
     if (info) {
       this.remoteCandidates.push(info);
-      this.report.step("remote-candidate", `remote candidate ${describeCandidate(info)}`, info);
+      this.report.step("remote-candidate", `remote candidate ${describeCandidateLine(info)}`, info);
     } else {
       this.report.step("remote-candidate-unparsed", `remote candidate not understood: ${candidate}`, { candidate });
     }
@@ -379,7 +386,7 @@ export class PeerSession {
       const info = parseCandidate(line);
       if (!info) continue;
       this.remoteCandidates.push(info);
-      this.report.step("remote-candidate", `remote candidate ${describeCandidate(info)} (in the SDP)`, { ...info, inSdp: true });
+      this.report.step("remote-candidate", `remote candidate ${describeCandidateLine(info)} (in the SDP)`, { ...info, inSdp: true });
     }
     if (/^a=end-of-candidates/m.test(sdp)) this.remoteEndOfCandidates = true;
   }
@@ -393,12 +400,12 @@ export class PeerSession {
     }
     const info = parseCandidate(candidate.candidate);
     if (info && this.options.bind && !onBindAddress(info, this.options.bind)) {
-      this.report.step("local-candidate-skipped", `local candidate ${describeCandidate(info)} skipped: not on --bind ${this.options.bind}`, info);
+      this.report.step("local-candidate-skipped", `local candidate ${describeCandidateLine(info)} skipped: not on --bind ${this.options.bind}`, info);
       return;
     }
     if (info) {
       this.localCandidates.push(info);
-      this.report.step("local-candidate", `local candidate ${describeCandidate(info)}`, info);
+      this.report.step("local-candidate", `local candidate ${describeCandidateLine(info)}`, info);
     }
     const value = {
       candidate: candidate.candidate,
@@ -529,8 +536,11 @@ export class PeerSession {
 
   private summary(failure: PeerFailure | undefined): Summary {
     const rtt = this.pingPong?.stats();
+    // Ctrl-C after the channel opened interrupts a connection that worked: it still counts.
+    const interruptedAfterOpen = failure?.kind === "interrupted" && this.timings.channelOpen !== undefined;
     return {
-      connected: failure === undefined,
+      connected: failure === undefined || interruptedAfterOpen,
+      ...(failure?.kind === "interrupted" ? { interrupted: true } : {}),
       role: this.options.role,
       runtime: this.context.runtime,
       room: this.options.room,

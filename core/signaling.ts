@@ -1,7 +1,6 @@
 // The peer's side of the signaling contract: register, one Subscribe stream, ordered sends, leave.
 // Every gRPC failure becomes one PeerFailure("signaling") with a sentence a person can act on.
-import { Buffer } from "node:buffer";
-import { credentials, Metadata, status, type ChannelCredentials, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, status, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import {
   SignalingServiceClient,
   type ClientInfo,
@@ -11,6 +10,8 @@ import {
 } from "../gen/icetest/signaling/v1/signaling.ts";
 import { PeerFailure } from "./failure.ts";
 import type { SignalingTarget } from "./options.ts";
+import { explainConnectionFailure, isConnectionFailure, rpcFailure } from "./signaling-errors.ts";
+import { channelSecurity } from "./signaling-tls.ts";
 
 const CALL_DEADLINE_MS = 10_000;
 
@@ -24,6 +25,7 @@ export interface SignalingConnection {
 export class SignalingChannel {
   private readonly client: SignalingServiceClient;
   private readonly target: SignalingTarget;
+  private readonly connection: SignalingConnection;
   private token = "";
   private stream: ClientReadableStream<SubscribeResponse> | undefined;
   /** Sends go out one at a time so the recipient sees them in the order we made them. */
@@ -31,18 +33,24 @@ export class SignalingChannel {
 
   constructor(connection: SignalingConnection) {
     this.target = connection.target;
+    this.connection = connection;
+    const security = channelSecurity(connection.target, connection);
     const options: Record<string, string | number> = {
       "grpc.keepalive_time_ms": 20_000,
       "grpc.keepalive_timeout_ms": 10_000,
+      ...security.options,
     };
-    if (connection.tlsServerName) options["grpc.ssl_target_name_override"] = connection.tlsServerName;
-    this.client = new SignalingServiceClient(connection.target.address, channelCredentials(connection), options);
+    this.client = new SignalingServiceClient(connection.target.address, security.credentials, options);
   }
 
   async register(room: string, peerId: string | undefined, client: ClientInfo): Promise<RegisterResponse> {
     const response = await this.unary<RegisterResponse>("Register", (callback) =>
       this.client.register({ room, peerId: peerId ?? "", client }, new Metadata(), { deadline: deadline() }, callback),
-    );
+    ).catch(async (failure: PeerFailure) => {
+      // The first call is where a wrong address, scheme or certificate shows: find out which.
+      const err = failure.cause as ServiceError;
+      throw isConnectionFailure(err) ? await explainConnectionFailure(this.target, this.connection, err) : failure;
+    });
     this.token = response.sessionToken;
     return response;
   }
@@ -103,48 +111,10 @@ export class SignalingChannel {
   }
 
   private failure(method: string, err: ServiceError): PeerFailure {
-    return new PeerFailure("signaling", signalingReason(err.code), describe(this.target, method, err), { cause: err, hints: hintsFor(this.target, err) });
+    return rpcFailure(this.target, method, err);
   }
 }
 
 function deadline(): number {
   return Date.now() + CALL_DEADLINE_MS;
-}
-
-function channelCredentials(connection: SignalingConnection): ChannelCredentials {
-  if (!connection.target.tls) return credentials.createInsecure();
-  return credentials.createSsl(connection.ca ? Buffer.from(connection.ca) : null);
-}
-
-function signalingReason(code: status): string {
-  switch (code) {
-    case status.UNAVAILABLE:
-    case status.DEADLINE_EXCEEDED:
-      return "signaling-unreachable";
-    case status.UNAUTHENTICATED:
-    case status.PERMISSION_DENIED:
-      return "signaling-refused";
-    default:
-      return "signaling-error";
-  }
-}
-
-function describe(target: SignalingTarget, method: string, err: ServiceError): string {
-  const where = `signaling server ${target.url}`;
-  if (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED) {
-    return `Cannot reach ${where}: ${err.details || status[err.code]}`;
-  }
-  return `${method} failed at ${where}: ${err.details || status[err.code]} (${status[err.code]})`;
-}
-
-function hintsFor(target: SignalingTarget, err: ServiceError): string[] {
-  if (err.code !== status.UNAVAILABLE && err.code !== status.DEADLINE_EXCEEDED) return [];
-  const details = err.details ?? "";
-  if (/certificate|self.signed|SSL|TLS|handshake/i.test(details)) {
-    return ["The server's TLS certificate is not trusted: pass its certificate with --ca FILE, or use http:// for a plaintext server"];
-  }
-  if (target.tls) {
-    return [`Check that the server runs at ${target.address} with TLS (use http:// if it was started with --insecure)`];
-  }
-  return [`Check that the server runs at ${target.address} without TLS (use https:// if it has a certificate)`];
 }

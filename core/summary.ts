@@ -19,6 +19,8 @@ export interface Timings {
 
 export interface Summary {
   readonly connected: boolean;
+  /** Ctrl-C or SIGTERM ended the run (connected may still be true). */
+  readonly interrupted?: boolean;
   readonly role: string;
   readonly runtime: string;
   readonly room: string;
@@ -53,7 +55,7 @@ export function describeSummary(s: Summary): string[] {
   const lines = ["", "── summary ──────────────────────────────────────────────"];
   const row = (label: string, value: string) => lines.push(`${label.padEnd(15)}${value}`);
   const who = `${s.role} ${s.peerId ?? "?"} ↔ ${s.remotePeerId ?? "nobody"} in room ${s.room}, ${s.runtime}`;
-  row("connected", `${s.connected ? "YES" : "NO"}  (${who})`);
+  row("connected", `${s.connected ? "YES" : "NO"}${s.interrupted ? ", interrupted" : ""}  (${who})`);
   if (s.selectedPair) row("selected pair", describePair(s.selectedPair));
   if (s.rttMs) row("round trip", `min ${s.rttMs.min.toFixed(2)} ms, avg ${s.rttMs.avg.toFixed(2)} ms, max ${s.rttMs.max.toFixed(2)} ms over ${s.rttMs.count} pings`);
   const timings = TIMING_LABELS.filter(([key]) => s.timingsMs[key] !== undefined).map(([key, label]) => `${label} ${Math.round(s.timingsMs[key]!)}`);

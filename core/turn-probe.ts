@@ -4,7 +4,7 @@
 // relay candidate. The STUN wire format is werift's; only the exchange is written here.
 import { Buffer } from "node:buffer";
 import { createSocket } from "node:dgram";
-import { connect as connectTcp, type Socket } from "node:net";
+import { connect as connectTcp, isIP, type Socket } from "node:net";
 import { connect as connectTls } from "node:tls";
 import { Message, classes, makeIntegrityKey, methods, parseMessage } from "werift";
 import type { TurnTransport } from "./ice-config.ts";
@@ -128,7 +128,9 @@ async function openExchange(transport: TurnTransport, host: string, port: number
       clearTimeout(timer);
       resolve(s);
     };
-    const s = transport === "tls" ? connectTls({ host, port, servername: host }, () => done(s)) : connectTcp({ host, port }, () => done(s));
+    // No servername for an IP address: Deno refuses one and Node warns (DEP0123).
+    const servername = isIP(host) === 0 ? { servername: host } : {};
+    const s = transport === "tls" ? connectTls({ host, port, ...servername }, () => done(s)) : connectTcp({ host, port }, () => done(s));
     s.once("error", (err) => {
       clearTimeout(timer);
       reject(err);

@@ -7,19 +7,27 @@ import * as grpc from "@grpc/grpc-js";
 import { cliHint, ListenError } from "./listen-error.ts";
 import { logLine, logMessage, type Log } from "./log.ts";
 import { createLogSink } from "./log-sink.ts";
-import { parseServerCommand, UsageError, USAGE, type ServerCliOptions, type TlsMode } from "./options.ts";
+import { programName } from "../core/flags.ts";
+import { VERSION } from "../core/version.ts";
+import { DEFAULT_PROGRAM, parseServerCommand, serverUsage, UsageError, type ServerCliOptions, type TlsMode } from "./options.ts";
 import { startServer, type RunningServer } from "./server.ts";
 import { nextStopSignal } from "./shutdown.ts";
 import type { ServerTls } from "./tls-credentials.ts";
 import { loadServerTls, readClientCa, TlsReloader } from "./tls-reload.ts";
 import { DEFAULT_SELF_SIGNED_HOSTS, selfSignedTls } from "./tls.ts";
 
-const PROGRAM = "ice-test-server";
+/** Prefix of error lines; INVOCATION is what the user typed to start us, for commands in messages. */
+const PROGRAM = DEFAULT_PROGRAM;
+const { program: INVOCATION, npmScript } = programName((name) => process.env[name], DEFAULT_PROGRAM, /server\/main\.ts/);
 
 async function main(): Promise<number> {
-  const command = parseServerCommand(process.argv.slice(2), (name) => process.env[name]);
+  const command = parseServerCommand(process.argv.slice(2), (name) => process.env[name], { program: INVOCATION, npmScript });
   if (command.kind === "help") {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${serverUsage(INVOCATION)}\n`);
+    return 0;
+  }
+  if (command.kind === "version") {
+    process.stdout.write(`${PROGRAM} ${VERSION} (node ${process.versions.node})\n`);
     return 0;
   }
   const { options } = command;
@@ -89,7 +97,8 @@ main().then(
   (code) => process.exit(code),
   (err: unknown) => {
     if (err instanceof UsageError) {
-      process.stderr.write(`${PROGRAM}: ${err.message}\nRun ${PROGRAM} --help for the options.\n`);
+      const hints = err.hints.map((hint) => `  ${hint}\n`).join("");
+      process.stderr.write(`${PROGRAM}: ${err.message}\n${hints}Run ${INVOCATION} --help for the options.\n`);
       process.exit(2);
     }
     process.stderr.write(`${PROGRAM}: ${describeFailure(err)}\n`);

@@ -2,12 +2,10 @@
 // Every flag can also come from ICE_TEST_<FLAG_IN_UPPER_SNAKE>; a flag on the command line wins.
 // Secrets may also come from TURN_SECRET and TURN_PASSWORD, which keeps them out of `ps`.
 import { isIP } from "node:net";
-import { parseArgs } from "node:util";
+import { parseFlags, renderHelp, UsageError, type CommandSpec, type Env, type FlagSpec, type Given, type ParsedFlags, type ParseContext } from "../core/flags.ts";
 import type { TurnConfig } from "./ice-servers.ts";
 
-export class UsageError extends Error {
-  override readonly name = "UsageError";
-}
+export { envName, UsageError, type Env } from "../core/flags.ts";
 
 export type TlsMode =
   | { kind: "files"; certFile: string; keyFile: string }
@@ -41,9 +39,7 @@ export interface OpsOptions {
   shutdownGraceMs: number;
 }
 
-export type ServerCommand = { kind: "help" } | { kind: "run"; options: ServerCliOptions };
-
-export type Env = (name: string) => string | undefined;
+export type ServerCommand = { kind: "help" } | { kind: "version" } | { kind: "run"; options: ServerCliOptions };
 
 export const DEFAULT_HOST = "0.0.0.0";
 export const DEFAULT_PORT = 443;
@@ -52,102 +48,79 @@ export const DEFAULT_METRICS_HOST = "127.0.0.1";
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
 
 const TLS_CHOICES = "--tls-cert FILE --tls-key FILE, --self-signed (development) or --insecure (plaintext)";
+const SERVING = "Serving (choose exactly one)";
+const OPERATIONS = "Operations";
 
-export const USAGE = `Usage: ice-test-server (--tls-cert FILE --tls-key FILE | --self-signed | --insecure) [options]
+/** The server's flags: adding one is one entry here, and --help follows. */
+export const SERVER_FLAGS: readonly FlagSpec[] = [
+  { name: "tls-cert", kind: "string", value: "FILE", section: SERVING, synopsis: "--tls-cert FILE --tls-key FILE", help: "TLS with these PEM files" },
+  { name: "tls-key", kind: "string", value: "FILE", section: SERVING, hidden: true, help: "" },
+  { name: "self-signed", kind: "boolean", section: SERVING, help: "TLS with a fresh self-signed certificate (development)" },
+  { name: "cert-out", kind: "string", value: "FILE", section: SERVING, synopsis: "  --cert-out FILE", help: "write that certificate, for peers' --ca FILE" },
+  { name: "tls-host", kind: "list", value: "NAME", section: SERVING, synopsis: "  --tls-host NAME", help: "add a name or address to it (repeatable; localhost,\n127.0.0.1 and ::1 are always in)" },
+  { name: "insecure", kind: "boolean", section: SERVING, help: "plaintext gRPC: what the old Go tool's http:// peers need" },
+  { name: "host", kind: "string", value: "HOST", help: "address to listen on", default: DEFAULT_HOST },
+  { name: "port", kind: "string", value: "N", help: "gRPC port (0 picks a free one)", default: String(DEFAULT_PORT) },
+  { name: "stun-port", kind: "string", value: "N", help: "STUN UDP port (0 picks a free one)", default: String(DEFAULT_STUN_PORT) },
+  { name: "no-stun", kind: "boolean", help: "no STUN responder" },
+  { name: "public-host", kind: "string", value: "HOST", help: "host for the STUN URL given to peers\n(default: the host they dialled)" },
+  { name: "turn", kind: "list", value: "URL", help: "TURN server to recommend, e.g. turn:turn.example.org:3478\n(repeatable)" },
+  { name: "turn-secret", kind: "string", value: "S", help: "coturn --static-auth-secret: mint per-peer credentials", alsoEnv: ["TURN_SECRET"] },
+  { name: "turn-user", kind: "string", value: "U", help: "static TURN user name" },
+  { name: "turn-password", kind: "string", value: "P", help: "static TURN password", alsoEnv: ["TURN_PASSWORD"] },
+  { name: "session-grace", kind: "string", value: "SECONDS", help: "how long a peer may be without its stream before it expires", default: "30" },
+  { name: "max-queue", kind: "string", value: "N", help: "undelivered messages per peer before senders are refused", default: "1000" },
+  { name: "tls-client-ca", kind: "string", value: "FILE", section: OPERATIONS, help: "require client certificates signed by this CA (mutual TLS)" },
+  { name: "metrics-port", kind: "string", value: "N", section: OPERATIONS, help: "serve Prometheus metrics at http://HOST:N/metrics (default: none)" },
+  { name: "metrics-host", kind: "string", value: "HOST", section: OPERATIONS, help: "address for the metrics port", default: DEFAULT_METRICS_HOST },
+  { name: "log-format", kind: "string", value: "json|text", section: OPERATIONS, help: "log lines as JSON or as text\n(default: text on a terminal, else JSON)" },
+  { name: "log-level", kind: "string", value: "LEVEL", section: OPERATIONS, help: "debug, info, warn or error", default: "info" },
+  { name: "shutdown-grace", kind: "string", value: "SECONDS", section: OPERATIONS, help: "after SIGTERM/SIGINT, how long calls may finish\nbefore connections are cut; SIGHUP reloads the TLS files", default: String(DEFAULT_SHUTDOWN_GRACE_MS / 1000) },
+];
 
-The signaling server of ice-test: peers meet in rooms and relay offers, answers and ICE candidates.
-It also answers STUN Binding requests on a UDP port, so peers can learn their public address.
+const SERVER_COMMAND: CommandSpec = {
+  usage: "(--tls-cert FILE --tls-key FILE | --self-signed | --insecure) [options]",
+  about:
+    "The signaling server of ice-test: peers meet in rooms and relay offers, answers and ICE candidates.\nIt also answers STUN Binding requests on a UDP port, so peers can learn their public address.",
+  flags: SERVER_FLAGS,
+  guessFlag: (word) => (/^\d{1,5}$/.test(word) ? "port" : undefined),
+  footer: "Exit status: 0 after SIGINT/SIGTERM, 1 on a runtime error, 2 on a usage error.",
+};
 
-Serving (choose exactly one):
-  --tls-cert FILE --tls-key FILE   TLS with these PEM files
-  --self-signed                    TLS with a fresh self-signed certificate (development)
-    --cert-out FILE                write that certificate, for clients' --ca FILE
-    --tls-host NAME                add a name or address to it (repeatable; localhost,
-                                   127.0.0.1 and ::1 are always in)
-  --insecure                       plaintext gRPC
+export const DEFAULT_PROGRAM = "ice-test server";
 
-Options:
-  --host HOST             address to listen on (default ${DEFAULT_HOST})
-  --port N                gRPC port (default ${DEFAULT_PORT}; 0 picks a free one)
-  --stun-port N           STUN UDP port (default ${DEFAULT_STUN_PORT}; 0 picks a free one)
-  --no-stun               no STUN responder
-  --public-host HOST      host for the STUN URL given to peers (default: the host they dialled)
-  --turn URL              TURN server to recommend, e.g. turn:turn.example.org:3478 (repeatable)
-  --turn-secret S         coturn --static-auth-secret: mint per-peer credentials (env TURN_SECRET)
-  --turn-user U           static TURN user name
-  --turn-password P       static TURN password (env TURN_PASSWORD)
-  --session-grace SECONDS how long a peer may be without its stream before it expires (default 30)
-  --max-queue N           undelivered messages per peer before senders are refused (default 1000)
+/** --help for the program as the user started it. */
+export function serverUsage(program = DEFAULT_PROGRAM): string {
+  return renderHelp(SERVER_COMMAND, program);
+}
 
-Operations:
-  --tls-client-ca FILE    require client certificates signed by this CA (mutual TLS)
-  --metrics-port N        serve Prometheus metrics at http://HOST:N/metrics (default: none)
-  --metrics-host HOST     address for the metrics port (default ${DEFAULT_METRICS_HOST})
-  --log-format json|text  log lines as JSON or as text (default: text on a terminal, else JSON)
-  --log-level LEVEL       debug, info, warn or error (default info)
-  --shutdown-grace SECONDS after SIGTERM/SIGINT, how long calls may finish before connections
-                          are cut (default ${DEFAULT_SHUTDOWN_GRACE_MS / 1000})
+export const USAGE = serverUsage();
 
-SIGHUP, or a change to the --tls-cert/--tls-key/--tls-client-ca files, reloads them: new
-connections get the new certificate, open streams keep going.
-  --help                  this text
-
-Every flag can also be set as ICE_TEST_<FLAG>, e.g. ICE_TEST_PORT=8443 or ICE_TEST_INSECURE=1;
-the command line wins. Exit status: 0 after SIGINT/SIGTERM, 1 on a runtime error, 2 on a usage error.`;
-
-const FLAGS = {
-  host: { type: "string" },
-  port: { type: "string" },
-  "tls-cert": { type: "string" },
-  "tls-key": { type: "string" },
-  "self-signed": { type: "boolean" },
-  "cert-out": { type: "string" },
-  "tls-host": { type: "string", multiple: true },
-  insecure: { type: "boolean" },
-  "stun-port": { type: "string" },
-  "no-stun": { type: "boolean" },
-  "public-host": { type: "string" },
-  turn: { type: "string", multiple: true },
-  "turn-secret": { type: "string" },
-  "turn-user": { type: "string" },
-  "turn-password": { type: "string" },
-  "session-grace": { type: "string" },
-  "max-queue": { type: "string" },
-  "tls-client-ca": { type: "string" },
-  "metrics-port": { type: "string" },
-  "metrics-host": { type: "string" },
-  "log-format": { type: "string" },
-  "log-level": { type: "string" },
-  "shutdown-grace": { type: "string" },
-  help: { type: "boolean", short: "h" },
-} as const;
-
-type Flag = keyof typeof FLAGS;
-type Values = Partial<Record<Flag, string | boolean | string[]>>;
-
-export function parseServerCommand(argv: readonly string[], env: Env): ServerCommand {
-  const input = new Inputs(parseFlags(argv), env);
-  if (input.bool("help")) return { kind: "help" };
-  const noStun = input.bool("no-stun");
+export function parseServerCommand(argv: readonly string[], env: Env, context: ParseContext = { program: DEFAULT_PROGRAM }): ServerCommand {
+  const input = parseFlags(SERVER_COMMAND, argv, env, context);
+  if (input.help) return { kind: "help" };
+  if (input.version) return { kind: "version" };
+  const noStun = input.on("no-stun");
   const stunPort = input.get("stun-port");
   if (noStun && stunPort) throw new UsageError(`--no-stun contradicts ${stunPort.name}: choose one`);
+  const port = parsePort(input.get("port")) ?? DEFAULT_PORT;
   return {
     kind: "run",
     options: {
       host: parseHost(input.get("host")) ?? DEFAULT_HOST,
-      port: parsePort(input.get("port")) ?? DEFAULT_PORT,
-      tls: parseTlsMode(input),
+      port,
+      tls: parseTlsMode(input, argv, context.program, port),
       stunPort: noStun ? null : (parsePort(stunPort) ?? DEFAULT_STUN_PORT),
       publicHost: parseHost(input.get("public-host")),
       turn: parseTurn(input),
       sessionGraceMs: parseSeconds(input.get("session-grace")),
       maxQueue: parsePositiveInteger(input.get("max-queue")),
-      ops: parseOps(input, input.bool("insecure")),
+      ops: parseOps(input, input.on("insecure")),
     },
   };
 }
 
-function parseOps(input: Inputs, insecure: boolean): OpsOptions {
+function parseOps(input: ParsedFlags, insecure: boolean): OpsOptions {
   const tlsClientCa = input.get("tls-client-ca");
   if (tlsClientCa && insecure) throw new UsageError("--tls-client-ca needs TLS: it cannot go with --insecure");
   const metricsPort = input.get("metrics-port");
@@ -170,69 +143,13 @@ function parseChoice<T extends string>(given: Given<string> | undefined, choices
   throw new UsageError(`Invalid ${given.name} "${given.value}": use ${choices.join(", ")}`);
 }
 
-function parseFlags(argv: readonly string[]): Values {
-  try {
-    return parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false }).values;
-  } catch (err) {
-    // parseArgs explains at length; its first sentence is the useful part.
-    const message = (err as Error).message.split(/\.\s/)[0] ?? "Invalid arguments";
-    throw new UsageError(message.replace(/\.$/, ""));
-  }
-}
-
-/** A value and where it came from, so a message names what the user actually typed. */
-interface Given<T> {
-  value: T;
-  name: string;
-}
-
-/** Flag values first, then ICE_TEST_* variables. */
-class Inputs {
-  constructor(
-    private readonly values: Values,
-    private readonly env: Env,
-  ) {}
-
-  get(flag: Flag, ...fallbackEnv: string[]): Given<string> | undefined {
-    const value = this.values[flag];
-    if (typeof value === "string") return { value, name: `--${flag}` };
-    for (const name of [envName(flag), ...fallbackEnv]) {
-      const fromEnv = this.env(name);
-      if (fromEnv !== undefined && fromEnv !== "") return { value: fromEnv, name };
-    }
-    return undefined;
-  }
-
-  /** Repeatable flags; in the environment, a comma-separated list. */
-  list(flag: Flag): Given<string[]> | undefined {
-    const value = this.values[flag];
-    if (Array.isArray(value)) return { value, name: `--${flag}` };
-    const fromEnv = this.env(envName(flag));
-    if (fromEnv === undefined || fromEnv.trim() === "") return undefined;
-    return { value: fromEnv.split(",").map((part) => part.trim()).filter(Boolean), name: envName(flag) };
-  }
-
-  bool(flag: Flag): boolean {
-    if (this.values[flag] === true) return true;
-    const name = envName(flag);
-    const fromEnv = this.env(name)?.trim().toLowerCase();
-    if (fromEnv === undefined || fromEnv === "" || ["0", "false", "no", "off"].includes(fromEnv)) return false;
-    if (["1", "true", "yes", "on"].includes(fromEnv)) return true;
-    throw new UsageError(`Invalid ${name} "${fromEnv}": use 1 or 0 (true or false)`);
-  }
-}
-
-export function envName(flag: string): string {
-  return `ICE_TEST_${flag.toUpperCase().replace(/-/g, "_")}`;
-}
-
-function parseTlsMode(input: Inputs): TlsMode {
+function parseTlsMode(input: ParsedFlags, argv: readonly string[], program: string, port: number): TlsMode {
   const certFile = input.get("tls-cert");
   const keyFile = input.get("tls-key");
-  const selfSigned = input.bool("self-signed");
-  const insecure = input.bool("insecure");
+  const selfSigned = input.on("self-signed");
+  const insecure = input.on("insecure");
   const chosen = [certFile || keyFile ? "--tls-cert/--tls-key" : "", selfSigned ? "--self-signed" : "", insecure ? "--insecure" : ""].filter(Boolean);
-  if (chosen.length === 0) throw new UsageError(`Choose how to serve: ${TLS_CHOICES}`);
+  if (chosen.length === 0) throw noServingMode(argv, program, port);
   if (chosen.length > 1) throw new UsageError(`Choose one way to serve, not ${chosen.join(" and ")}: ${TLS_CHOICES}`);
   const certOut = input.get("cert-out");
   const hosts = input.list("tls-host");
@@ -244,7 +161,7 @@ function parseTlsMode(input: Inputs): TlsMode {
   return { kind: "files", certFile: certFile.value, keyFile: keyFile.value };
 }
 
-function parseTurn(input: Inputs): TurnConfig | undefined {
+function parseTurn(input: ParsedFlags): TurnConfig | undefined {
   const urls = input.list("turn");
   // The bare TURN_* variables are read only when TURN is asked for: they may be set for other tools.
   const secret = input.get("turn-secret", ...(urls ? ["TURN_SECRET"] : []));
@@ -293,4 +210,20 @@ function parsePositiveInteger(given: Given<string> | undefined): number | undefi
   const value = Number(given.value);
   if (/^\d+$/.test(given.value) && value >= 1) return value;
   throw new UsageError(`Invalid ${given.name} "${given.value}": use a whole number of at least 1`);
+}
+
+/** The three commands that would work, each starting with what the user already typed. */
+function noServingMode(argv: readonly string[], program: string, port: number): UsageError {
+  const typed = [program, ...argv.map(shellWord)].join(" ");
+  const choices = [
+    [`${typed} --tls-cert cert.pem --tls-key key.pem`, "TLS; peers use https://"],
+    [`${typed} --self-signed --cert-out ca.pem`, "TLS for tests; peers use https:// with --ca ca.pem"],
+    [`${typed} --insecure`, "plaintext; peers use http://, as the old Go tool's did"],
+  ] as const;
+  const width = Math.max(...choices.map(([command]) => command.length));
+  return new UsageError(`Choose how to serve on port ${port}, one of:`, choices.map(([command, what]) => `${command.padEnd(width)}   # ${what}`));
+}
+
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
 }

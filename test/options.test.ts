@@ -37,7 +37,8 @@ t.test("GNU-style flags and defaults", async (t) => {
   t.equal(options.messages, 3);
   t.equal(options.room, "ice-test", "default room");
   t.equal(options.timeoutMs, 30_000, "default timeout 30 s");
-  t.equal(options.waitMs, undefined, "waits for a peer for ever by default");
+  t.equal(options.waitMs, 300_000, "waits 5 minutes for a peer by default");
+  t.equal(run(["--role", "offerer", "--wait", "0"]).waitMs, undefined, "--wait 0 waits for ever");
   t.equal(run(["--role", "offerer", "--signaling-addr", "https://h"]).signaling.address, "h:443", "https without a port means 443");
 });
 
