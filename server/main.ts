@@ -10,7 +10,7 @@ import { createLogSink } from "./log-sink.ts";
 import { programName } from "../core/flags.ts";
 import { VERSION } from "../core/version.ts";
 import { DEFAULT_PROGRAM, parseServerCommand, serverUsage, UsageError, type ServerCliOptions, type TlsMode } from "./options.ts";
-import { startServer, type RunningServer } from "./server.ts";
+import type { RunningServer } from "./server.ts";
 import { nextStopSignal } from "./shutdown.ts";
 import type { ServerTls } from "./tls-credentials.ts";
 import { loadServerTls, readClientCa, TlsReloader } from "./tls-reload.ts";
@@ -37,6 +37,9 @@ async function main(): Promise<number> {
   const log = createLogSink({ format: ops.logFormat ?? (process.stdout.isTTY ? "text" : "json"), level: ops.logLevel });
   const tls = await prepareTls(options.tls, ops.tlsClientCa, log);
   const metrics = ops.metricsPort === undefined ? undefined : { host: ops.metricsHost, port: ops.metricsPort };
+  // Loaded only now: health, reflection and metrics parse protos and build registries at import,
+  // which --help and usage errors need not wait for.
+  const { startServer } = await import("./server.ts");
   const server = await startServer({ ...options, tls, log, metrics });
   log(logMessage("listening", `listening on ${describeListen(options, server)}`, { port: server.port, "stun-port": server.stunPort ?? undefined, "metrics-port": server.metricsPort ?? undefined }));
   const reloader = tlsReloader(options.tls, ops.tlsClientCa, tls, server, log);
