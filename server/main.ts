@@ -12,7 +12,7 @@ import { loadAuth, publicWithoutAuth } from "./auth-files.ts";
 import { logLine, logMessage, type Log } from "./log.ts";
 import { createLogSink } from "./log-sink.ts";
 import { DEFAULT_PROGRAM, parseServerCommand, serverUsage, UsageError, type ServerCliOptions, type TlsMode } from "./options.ts";
-import { startServer, type RunningServer } from "./server.ts";
+import type { RunningServer } from "./server.ts";
 import { nextStopSignal } from "./shutdown.ts";
 import type { ServerTls } from "./tls-credentials.ts";
 import { loadServerTls, readClientCa, TlsReloader } from "./tls-reload.ts";
@@ -36,10 +36,12 @@ async function main(argv: readonly string[]): Promise<number> {
   // grpc-js logs bind failures itself; we report them once, in our words. GRPC_NODE_VERBOSITY still works.
   if (process.env.GRPC_NODE_VERBOSITY === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
   const { ops } = options;
-  const sink = createLogSink({ format: ops.logFormat ?? (process.stdout.isTTY ? "text" : "json"), level: ops.logLevel });
-  const log = sink.log;
+  const log = createLogSink({ format: ops.logFormat ?? (process.stdout.isTTY ? "text" : "json"), level: ops.logLevel });
   const tls = await prepareTls(options.tls, ops.tlsClientCa, log);
   const metrics = ops.metricsPort === undefined ? undefined : { host: ops.metricsHost, port: ops.metricsPort };
+  // Loaded only now: health, reflection and metrics parse protos and build registries at import,
+  // which --help and usage errors need not wait for.
+  const { startServer } = await import("./server.ts");
   const server = await startServer({ ...options, tls, auth: await loadAuth(options.auth), log, metrics });
   log(logMessage("listening", `listening on ${describeListen(options, server)}`, { port: server.port, "stun-port": server.stunPort ?? undefined, "metrics-port": server.metricsPort ?? undefined }));
   const warning = publicWithoutAuth(options.host, options.auth);
@@ -52,7 +54,6 @@ async function main(argv: readonly string[]): Promise<number> {
   reloader?.close();
   await server.shutdown(ops.shutdownGraceMs);
   log(logLine("stopped", {}));
-  sink.flush();
   return 0;
 }
 

@@ -29,7 +29,6 @@ export function nextStopSignal({ onHangup, log }: SignalOptions): Promise<StopSi
       }
       if (Date.now() - firstAt < SAME_REQUEST_MS) return;
       log(logLine("stop-forced", { signal }));
-      // The log sink flushes on exit.
       process.exit(1);
     };
     process.on("SIGTERM", () => onSignal("SIGTERM"));

@@ -3,15 +3,13 @@
 import { openSync, closeSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { logLine, logMessage } from "../server/log.ts";
+import { logLine, logMessage, type Log } from "../server/log.ts";
 import { createLogSink, type LogSinkOptions } from "../server/log-sink.ts";
 
-function written(t: Test, options: Omit<LogSinkOptions, "fd">, write: (log: ReturnType<typeof createLogSink>["log"]) => void): string[] {
+function written(t: Test, options: Omit<LogSinkOptions, "fd">, write: (log: Log) => void): string[] {
   const file = join(t.testdir({}), "log");
   const fd = openSync(file, "w");
-  const sink = createLogSink({ ...options, fd });
-  write(sink.log);
-  sink.flush();
+  write(createLogSink({ ...options, fd }));
   closeSync(fd);
   return readFileSync(file, "utf8").split("\n").filter(Boolean);
 }
