@@ -12,14 +12,13 @@ import { randomBytes, randomInt, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { SubscribeResponse, type ClientInfo, type Signal } from "../gen/icetest/signaling/v1/signaling.ts";
 import { toPeerInfo, type Broker, type BrokerStats, type LeaveReason, type Origin, type PeerRecord, type Registration, type SubscribeOptions, type Subscription } from "./broker.ts";
-import { aborted, alreadyExists, notFound, resourceExhausted, SignalingError, unauthenticated, unavailable } from "./errors.ts";
+import { aborted, alreadyExists, notFound, outOfRange, resourceExhausted, SignalingError, unauthenticated, unavailable } from "./errors.ts";
 import { DEFAULT_BROKER_LIMITS, describeLimit, type BrokerLimits } from "./limits.ts";
 import { connectRedis, fromRedisError, openRedis, redact } from "./redis-connection.ts";
 import { RedisLiveness } from "./redis-liveness.ts";
 import { defineScripts, type ScriptedRedis } from "./redis-scripts.ts";
 import { RedisSubscription } from "./redis-subscription.ts";
 import { toTimestamp } from "./timestamp.ts";
-import { status } from "@grpc/grpc-js";
 
 export const DEFAULT_REDIS_PREFIX = "ice-test:";
 
@@ -182,10 +181,9 @@ export class RedisBroker implements Broker {
       if (!reply || reply[0] === "RANGE") {
         if (!this.local.has(peer.sessionId)) void this.subscriber.unsubscribe(channel).catch(() => {});
         if (!reply) throw unauthenticated("Unknown or expired session token");
-        throw new SignalingError(
-          status.OUT_OF_RANGE,
-          `Cannot resume after sequence ${options.resumeAfter}: the server holds events ${reply[1]} to ${reply[2]} for peer "${peer.peerId}"; register again`,
-        );
+        const [, first, last] = reply as [string, number, number];
+        const why = options.resumeAfter! > BigInt(last) ? `the last event issued is ${last}` : `events before ${first} are no longer held`;
+        throw outOfRange(`Cannot resume after sequence ${options.resumeAfter}: ${why}; register again`);
       }
       const [, epoch, start, members] = reply as [string, number, number, Member[]];
       const subscription: RedisSubscription = new RedisSubscription(peer.peerId, epoch, start, members.map((m) => toRecord(peer.room, m)), {
