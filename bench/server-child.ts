@@ -1,6 +1,6 @@
 // A server alone in its own process, so that its CPU time and memory are its own: the parent runs
 // the clients and asks over IPC. Started by server-process.ts as
-// `node --import tsx --expose-gc bench/server-child.ts ours|minimal`.
+// `node --import tsx --expose-gc bench/server-child.ts ours|minimal|redis [REDIS_URL]`.
 import { startServer } from "../server/server.ts";
 import { startMinimalServer } from "./minimal-servers.ts";
 import type { ChildReply, ChildRequest, ServerKind } from "./server-process.ts";
@@ -8,13 +8,18 @@ import type { ChildReply, ChildRequest, ServerKind } from "./server-process.ts";
 const kind = process.argv[2] as ServerKind;
 const send = (message: ChildReply) => process.send!(message);
 
+// A benchmark sends thousands of messages from one peer, and opens many connections from one
+// address: past any sensible per-peer send rate or per-address connection cap.
+const limits = { sendRate: 1_000_000, sendBurst: 1_000_000, connectionsPerAddress: 100_000 };
 const server =
   kind === "ours"
-    ? await startServer({ host: "127.0.0.1", port: 0, tls: null, stunPort: null })
-    : kind === "minimal"
-      ? await startMinimalServer()
-      : undefined;
-if (!server) throw new Error(`Unknown server kind "${kind}": use ours or minimal`);
+    ? await startServer({ host: "127.0.0.1", port: 0, tls: null, stunPort: null, limits })
+    : kind === "redis"
+      ? await startServer({ host: "127.0.0.1", port: 0, tls: null, stunPort: null, limits, redis: process.argv[3] })
+      : kind === "minimal"
+        ? await startMinimalServer()
+        : undefined;
+if (!server) throw new Error(`Unknown server kind "${kind}": use ours, redis URL or minimal`);
 
 let stopped = false;
 // Either the parent asked us to stop, or it is gone (crashed or killed): nothing left to measure.

@@ -6,7 +6,7 @@ import { createInterface } from "node:readline";
 
 const START_LIMIT_MS = 10_000;
 
-export async function startDemoRedis(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+export async function startDemoRedis(dir: string): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void> }> {
   const port = await freePort();
   const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], {
     stdio: ["ignore", "pipe", "pipe"],
@@ -23,6 +23,7 @@ export async function startDemoRedis(dir: string): Promise<{ url: string; stop: 
   });
   return {
     url: `redis://127.0.0.1:${port}`,
+    pid: child.pid,
     stop: async () => {
       child.kill("SIGTERM");
       await exited;
