@@ -9,8 +9,8 @@ const kind = process.argv[2] as ServerKind;
 const send = (message: ChildReply) => process.send!(message);
 
 // A benchmark sends thousands of messages from one peer, and opens many connections from one
-// address: past any sensible per-peer send rate or per-address connection cap.
-const limits = { sendRate: 1_000_000, sendBurst: 1_000_000, connectionsPerAddress: 100_000 };
+// address: past any sensible per-peer send rate or per-address cap.
+const limits = { sendRate: 1_000_000, sendBurst: 1_000_000, connectionsPerAddress: 100_000, registrationsPerAddress: 1_000_000 };
 const server =
   kind === "ours"
     ? await startServer({ host: "127.0.0.1", port: 0, tls: null, stunPort: null, limits })
