@@ -9,6 +9,10 @@ import { RegisterRequest, SendMessageRequest, SubscribeRequest, type SignalingSe
 import { uniqueRoom } from "./fixtures/peers.ts";
 import { connect, startTestServer } from "./fixtures/server.ts";
 
+// Thousands of calls: seconds on an idle machine, minutes on a crowded one; the waits inside have
+// their own deadlines, this only keeps tap's per-file limit from cutting a slow run short.
+t.setTimeout(300_000);
+
 const REQUESTS = 10_000;
 const IN_FLIGHT = 64;
 const CHECK_EVERY = 500;
