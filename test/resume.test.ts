@@ -10,6 +10,10 @@ import { MemoryBroker } from "../server/memory-broker.ts";
 import { meetCli, loopbackFlags, uniqueRoom } from "./fixtures/peers.ts";
 import { connect, startTestServer } from "./fixtures/server.ts";
 
+// Thousands of calls: seconds on an idle machine, minutes on a crowded one; the waits inside have
+// their own deadlines, this only keeps tap's per-file limit from cutting a slow run short.
+t.setTimeout(300_000);
+
 const CLIENT = { name: "resume-test", version: "0", runtime: "tap" };
 const SENDERS = 8;
 const PER_SENDER = 1_250;
