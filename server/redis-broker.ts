@@ -36,6 +36,11 @@ export interface RedisBrokerOptions {
   heartbeatMs?: number;
 }
 
+interface AckState {
+  latest: { epoch: number; sequence: number } | undefined;
+  readonly done: Promise<void>;
+}
+
 type Member = [sid: string, peer: string, client: string, joined: string, roomq?: number];
 
 const PEER_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -160,6 +165,8 @@ export class RedisBroker implements Broker {
 
   async subscribe(peer: PeerRecord, options: SubscribeOptions = {}): Promise<Subscription> {
     return this.call(async () => {
+      // What the previous stream handed out counts before the resume point is checked.
+      await this.acked(peer.sessionId);
       const channel = this.channelOf(peer.sessionId);
       // Listen first: an event published while the script runs then arrives here or in the read.
       await this.subscriber.subscribe(channel);
@@ -241,7 +248,7 @@ export class RedisBroker implements Broker {
   /**
    * Sent at once when none is in flight, so Redis sees it before any later command of this
    * instance (a send that needs the room it frees); while one is in flight, the latest waits and
-   * covers all handed out meanwhile.
+   * covers all handed out meanwhile. `acked(sid)` resolves when none is pending.
    */
   private ack(sid: string, epoch: number, sequence: number): void {
     const state = this.acks.get(sid);
@@ -249,22 +256,29 @@ export class RedisBroker implements Broker {
       state.latest = { epoch, sequence };
       return;
     }
-    this.acks.set(sid, { latest: undefined });
+    let drained!: () => void;
+    const entry: AckState = { latest: undefined, done: new Promise<void>((resolve) => (drained = resolve)) };
+    this.acks.set(sid, entry);
     const flush = (epoch: number, sequence: number): void => {
       void this.redis
         .icAck(this.prefix, sid, epoch, sequence, this.limits.retainEvents)
         .catch(() => {})
         .then(() => {
-          const latest = this.acks.get(sid)?.latest;
-          if (!latest || this.closed) return void this.acks.delete(sid);
-          this.acks.set(sid, { latest: undefined });
-          flush(latest.epoch, latest.sequence);
+          const latest = entry.latest;
+          entry.latest = undefined;
+          if (latest && !this.closed) return flush(latest.epoch, latest.sequence);
+          this.acks.delete(sid);
+          drained();
         });
     };
     flush(epoch, sequence);
   }
 
-  private readonly acks = new Map<string, { latest: { epoch: number; sequence: number } | undefined }>();
+  private acked(sid: string): Promise<void> {
+    return this.acks.get(sid)?.done ?? Promise.resolve();
+  }
+
+  private readonly acks = new Map<string, AckState>();
 
   private ended(sid: string, subscription: RedisSubscription, released: boolean): void {
     if (this.local.get(sid) !== subscription) return;
