@@ -36,7 +36,7 @@ function send(client: SignalingServiceClient, token: string, to: string, text: s
 t.test("a subscriber that drops twice in a 10,000-message flow and resumes receives every message exactly once, in order", async (t) => {
   const server = await startTestServer(t, {
     // The senders never subscribe: a long grace keeps them registered.
-    limits: { sessionGraceMs: 120_000, sendRate: 1_000_000, sendBurst: 1_000_000, peerEvents: 20_000, retainEvents: 5_000, peerBytes: 64 * 1024 * 1024 },
+    limits: { sessionGraceMs: 600_000, sendRate: 1_000_000, sendBurst: 1_000_000, peerEvents: 20_000, retainEvents: 5_000, peerBytes: 64 * 1024 * 1024 },
   });
   const client = connect(t, server);
   const room = uniqueRoom("resume");
