@@ -4,13 +4,14 @@
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { peerConnect } from "./peer-connect.ts";
+import { redisRelay } from "./redis-relay.ts";
 import { relayLatency } from "./relay-latency.ts";
 import { renderTable, toJson, type Benchmark, type BenchResult } from "./report.ts";
 import { serverCpu } from "./server-cpu.ts";
 import { startup } from "./startup.ts";
 import { streamMemory } from "./stream-memory.ts";
 
-const BENCHMARKS: readonly Benchmark[] = [relayLatency, serverCpu, streamMemory, startup, peerConnect];
+const BENCHMARKS: readonly Benchmark[] = [relayLatency, serverCpu, streamMemory, startup, peerConnect, redisRelay];
 const DEFAULT_RUNS = 5;
 
 const USAGE = `Usage: npm run bench -- [NAME…] [--json] [--runs N]

@@ -42,10 +42,10 @@ export interface RelayPair {
   close(): void;
 }
 
-/** Registers A and B in `room`, opens both Subscribe streams and waits until they are open. */
-export async function openPair(address: string, room: string): Promise<RelayPair> {
+/** Registers A and B in `room` (B on `addressB`, another instance, if given), opens both Subscribe streams and waits until they are open. */
+export async function openPair(address: string, room: string, addressB = address): Promise<RelayPair> {
   const a = signalingClient(address);
-  const b = signalingClient(address);
+  const b = signalingClient(addressB);
   const bob = await call<{ sessionToken: string; peerId: string }>((cb) => b.register({ room, peerId: "bob", client: undefined }, cb));
   const alice = await call<{ sessionToken: string }>((cb) => a.register({ room, peerId: "alice", client: undefined }, cb));
   const streams = [a.subscribe({ sessionToken: alice.sessionToken }), b.subscribe({ sessionToken: bob.sessionToken })];

@@ -1,20 +1,24 @@
 // A server alone in its own process, so that its CPU time and memory are its own: the parent runs
 // the clients and asks over IPC. Started by server-process.ts as
-// `node --import tsx --expose-gc bench/server-child.ts ours|minimal`.
+// `node --import tsx --expose-gc bench/server-child.ts ours|minimal|redis [REDIS_URL]`.
 import { startServer } from "../server/server.ts";
 import { startMinimalServer } from "./minimal-servers.ts";
 import type { ChildReply, ChildRequest, ServerKind } from "./server-process.ts";
 
 const kind = process.argv[2] as ServerKind;
+/** One client address drives thousands of peers and messages here: the per-client limits would refuse it. */
+const BENCH_LIMITS = { registrations: 1e6, registrationsPerAddress: 1e6, peersPerRoom: 1e6, sendRate: 1e6, sendBurst: 1e6, connectionsPerAddress: 1e6, maxConcurrentStreams: 1e6 };
 const send = (message: ChildReply) => process.send!(message);
 
 const server =
   kind === "ours"
-    ? await startServer({ host: "127.0.0.1", port: 0, tls: null, stunPort: null })
-    : kind === "minimal"
-      ? await startMinimalServer()
-      : undefined;
-if (!server) throw new Error(`Unknown server kind "${kind}": use ours or minimal`);
+    ? await startServer({ host: "127.0.0.1", port: 0, tls: null, stunPort: null, limits: BENCH_LIMITS })
+    : kind === "redis"
+      ? await startServer({ host: "127.0.0.1", port: 0, tls: null, stunPort: null, limits: BENCH_LIMITS, redis: process.argv[3] })
+      : kind === "minimal"
+        ? await startMinimalServer()
+        : undefined;
+if (!server) throw new Error(`Unknown server kind "${kind}": use ours, redis URL or minimal`);
 
 let stopped = false;
 // Either the parent asked us to stop, or it is gone (crashed or killed): nothing left to measure.

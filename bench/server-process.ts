@@ -5,7 +5,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { ROOT } from "../scripts/peer-process.ts";
 
-export type ServerKind = "ours" | "minimal";
+export type ServerKind = "ours" | "minimal" | "redis";
 
 export type ChildRequest = { id: number; cmd: "cpu" | "memory" | "stop" };
 export type ChildReply = {
@@ -31,8 +31,9 @@ export interface ServerProcess {
 const START_LIMIT_MS = 30_000;
 const CHILD = fileURLToPath(new URL("./server-child.ts", import.meta.url));
 
-export async function startServerProcess(kind: ServerKind): Promise<ServerProcess> {
-  const child = fork(CHILD, [kind], {
+/** `args`: what the kind needs (the Redis URL for "redis"). */
+export async function startServerProcess(kind: ServerKind, args: readonly string[] = []): Promise<ServerProcess> {
+  const child = fork(CHILD, [kind, ...args], {
     cwd: ROOT,
     execArgv: ["--import", "tsx", "--expose-gc"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],

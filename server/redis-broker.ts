@@ -12,14 +12,13 @@ import { randomBytes, randomInt, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { SubscribeResponse, type ClientInfo, type Signal } from "../gen/icetest/signaling/v1/signaling.ts";
 import { toPeerInfo, type Broker, type BrokerStats, type LeaveReason, type Origin, type PeerRecord, type Registration, type SubscribeOptions, type Subscription } from "./broker.ts";
-import { aborted, alreadyExists, notFound, resourceExhausted, SignalingError, unauthenticated, unavailable } from "./errors.ts";
+import { aborted, alreadyExists, notFound, outOfRange, resourceExhausted, SignalingError, unauthenticated, unavailable } from "./errors.ts";
 import { DEFAULT_BROKER_LIMITS, describeLimit, type BrokerLimits } from "./limits.ts";
 import { connectRedis, fromRedisError, openRedis, redact } from "./redis-connection.ts";
 import { RedisLiveness } from "./redis-liveness.ts";
 import { defineScripts, type ScriptedRedis } from "./redis-scripts.ts";
 import { RedisSubscription } from "./redis-subscription.ts";
 import { toTimestamp } from "./timestamp.ts";
-import { status } from "@grpc/grpc-js";
 
 export const DEFAULT_REDIS_PREFIX = "ice-test:";
 
@@ -35,6 +34,11 @@ export interface RedisBrokerOptions {
   onRedisState?: (state: string, detail?: string) => void;
   /** How often this instance says it is alive (default 1 s); it counts as dead after 5 of these. */
   heartbeatMs?: number;
+}
+
+interface AckState {
+  latest: { epoch: number; sequence: number } | undefined;
+  readonly done: Promise<void>;
 }
 
 type Member = [sid: string, peer: string, client: string, joined: string, roomq?: number];
@@ -161,6 +165,8 @@ export class RedisBroker implements Broker {
 
   async subscribe(peer: PeerRecord, options: SubscribeOptions = {}): Promise<Subscription> {
     return this.call(async () => {
+      // What the previous stream handed out counts before the resume point is checked.
+      await this.acked(peer.sessionId);
       const channel = this.channelOf(peer.sessionId);
       // Listen first: an event published while the script runs then arrives here or in the read.
       await this.subscriber.subscribe(channel);
@@ -182,10 +188,9 @@ export class RedisBroker implements Broker {
       if (!reply || reply[0] === "RANGE") {
         if (!this.local.has(peer.sessionId)) void this.subscriber.unsubscribe(channel).catch(() => {});
         if (!reply) throw unauthenticated("Unknown or expired session token");
-        throw new SignalingError(
-          status.OUT_OF_RANGE,
-          `Cannot resume after sequence ${options.resumeAfter}: the server holds events ${reply[1]} to ${reply[2]} for peer "${peer.peerId}"; register again`,
-        );
+        const [, first, last] = reply as [string, number, number];
+        const why = options.resumeAfter! > BigInt(last) ? `the last event issued is ${last}` : `events before ${first} are no longer held`;
+        throw outOfRange(`Cannot resume after sequence ${options.resumeAfter}: ${why}; register again`);
       }
       const [, epoch, start, members] = reply as [string, number, number, Member[]];
       const subscription: RedisSubscription = new RedisSubscription(peer.peerId, epoch, start, members.map((m) => toRecord(peer.room, m)), {
@@ -243,7 +248,7 @@ export class RedisBroker implements Broker {
   /**
    * Sent at once when none is in flight, so Redis sees it before any later command of this
    * instance (a send that needs the room it frees); while one is in flight, the latest waits and
-   * covers all handed out meanwhile.
+   * covers all handed out meanwhile. `acked(sid)` resolves when none is pending.
    */
   private ack(sid: string, epoch: number, sequence: number): void {
     const state = this.acks.get(sid);
@@ -251,22 +256,29 @@ export class RedisBroker implements Broker {
       state.latest = { epoch, sequence };
       return;
     }
-    this.acks.set(sid, { latest: undefined });
+    let drained!: () => void;
+    const entry: AckState = { latest: undefined, done: new Promise<void>((resolve) => (drained = resolve)) };
+    this.acks.set(sid, entry);
     const flush = (epoch: number, sequence: number): void => {
       void this.redis
         .icAck(this.prefix, sid, epoch, sequence, this.limits.retainEvents)
         .catch(() => {})
         .then(() => {
-          const latest = this.acks.get(sid)?.latest;
-          if (!latest || this.closed) return void this.acks.delete(sid);
-          this.acks.set(sid, { latest: undefined });
-          flush(latest.epoch, latest.sequence);
+          const latest = entry.latest;
+          entry.latest = undefined;
+          if (latest && !this.closed) return flush(latest.epoch, latest.sequence);
+          this.acks.delete(sid);
+          drained();
         });
     };
     flush(epoch, sequence);
   }
 
-  private readonly acks = new Map<string, { latest: { epoch: number; sequence: number } | undefined }>();
+  private acked(sid: string): Promise<void> {
+    return this.acks.get(sid)?.done ?? Promise.resolve();
+  }
+
+  private readonly acks = new Map<string, AckState>();
 
   private ended(sid: string, subscription: RedisSubscription, released: boolean): void {
     if (this.local.get(sid) !== subscription) return;

@@ -1,7 +1,7 @@
-// Invalid UTF-8 in a string field is INVALID_ARGUMENT naming the field. The generated decoders
-// replace bad bytes with U+FFFD without a word, and a decoder that throws becomes INTERNAL in
-// grpc-js, so the request is checked on its raw bytes by a second deserializer, which marks the
-// decoded request; the handler then refuses it with the field's name (utf8Problem).
+// Invalid UTF-8 in a string field is INVALID_ARGUMENT naming the field, and so is a request that
+// is not protobuf at all. The generated decoders replace bad bytes with U+FFFD without a word, and
+// a decoder that throws becomes INTERNAL in grpc-js, so the request is checked on its raw bytes by
+// a deserializer of ours, which marks the decoded request; the handler then refuses it (checkUtf8).
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import { SignalingServiceService } from "../gen/icetest/signaling/v1/signaling.ts";
 import { invalidArgument } from "./errors.ts";
@@ -24,7 +24,7 @@ const REQUESTS: Record<keyof typeof SignalingServiceService, Schema> = {
   leave: { 1: "session_token" },
 };
 
-const INVALID_UTF8 = Symbol("invalid UTF-8 field");
+const INVALID_REQUEST = Symbol("why the request is invalid");
 const strict = new TextDecoder("utf-8", { fatal: true });
 
 /** The service definition with deserializers that mark requests holding invalid UTF-8. */
@@ -36,10 +36,14 @@ export function withUtf8Check(): typeof SignalingServiceService {
     checked[method] = {
       ...definition,
       requestDeserialize: (value: Buffer) => {
-        const request = decode(value);
+        let request: object;
+        try {
+          request = decode(value);
+        } catch (err) {
+          return marked({}, `Malformed request: it is not a valid ${method} message (${(err as Error).message})`);
+        }
         const field = invalidField(value, schema);
-        if (field) Object.defineProperty(request, INVALID_UTF8, { value: field });
-        return request;
+        return field ? marked(request, `Invalid ${field}: it is not valid UTF-8`) : request;
       },
     };
   }
@@ -49,8 +53,12 @@ export function withUtf8Check(): typeof SignalingServiceService {
 /** Throws INVALID_ARGUMENT when the request was marked by the deserializer. */
 export function checkUtf8(request: unknown): void {
   if (typeof request !== "object" || request === null) return;
-  const field = (request as { [INVALID_UTF8]?: string })[INVALID_UTF8];
-  if (field) throw invalidArgument(`Invalid ${field}: it is not valid UTF-8`);
+  const problem = (request as { [INVALID_REQUEST]?: string })[INVALID_REQUEST];
+  if (problem) throw invalidArgument(problem);
+}
+
+function marked(request: object, problem: string): object {
+  return Object.defineProperty(request, INVALID_REQUEST, { value: problem });
 }
 
 /** The dotted name of the first string field that is not valid UTF-8, if any. */

@@ -1,7 +1,9 @@
-// The broker contract (test/fixtures/broker-contract.ts) for the in-memory broker: limits, resume,
-// takeover and expiry, without gRPC.
+// The broker contract (test/fixtures/broker-contract.ts) for every broker (in memory, Redis):
+// limits, resume, takeover and expiry, without gRPC.
 import t from "tap";
-import { MemoryBroker } from "../server/memory-broker.ts";
 import { brokerContract } from "./fixtures/broker-contract.ts";
+import { brokerKinds } from "./fixtures/brokers.ts";
 
-brokerContract(t, async (limits) => new MemoryBroker({ limits }));
+for (const kind of brokerKinds(t)) {
+  t.test(kind.name, { skip: kind.skip }, async (t) => brokerContract(t, (limits) => kind.create(t, { limits })));
+}

@@ -16,6 +16,9 @@ const DEADLINE_MS = 60_000;
 const LIMITS = { sendRate: 100_000, sendBurst: 100_000 };
 const LIMIT_FLAGS = ["--send-rate", "100000", "--send-burst", "100000"];
 
+// Two CLI peers, server processes and a Redis restart: minutes, not seconds, on a loaded machine.
+t.setTimeout(300_000);
+
 t.before(() => {
   if (REDIS_MISSING) t.plan(0, REDIS_MISSING);
 });

@@ -10,6 +10,10 @@ import { MemoryBroker } from "../server/memory-broker.ts";
 import { meetCli, loopbackFlags, uniqueRoom } from "./fixtures/peers.ts";
 import { connect, startTestServer } from "./fixtures/server.ts";
 
+// Thousands of calls: seconds on an idle machine, minutes on a crowded one; the waits inside have
+// their own deadlines, this only keeps tap's per-file limit from cutting a slow run short.
+t.setTimeout(300_000);
+
 const CLIENT = { name: "resume-test", version: "0", runtime: "tap" };
 const SENDERS = 8;
 const PER_SENDER = 1_250;
@@ -32,7 +36,7 @@ function send(client: SignalingServiceClient, token: string, to: string, text: s
 t.test("a subscriber that drops twice in a 10,000-message flow and resumes receives every message exactly once, in order", async (t) => {
   const server = await startTestServer(t, {
     // The senders never subscribe: a long grace keeps them registered.
-    limits: { sessionGraceMs: 120_000, sendRate: 1_000_000, sendBurst: 1_000_000, peerEvents: 20_000, retainEvents: 5_000, peerBytes: 64 * 1024 * 1024 },
+    limits: { sessionGraceMs: 600_000, sendRate: 1_000_000, sendBurst: 1_000_000, peerEvents: 20_000, retainEvents: 5_000, peerBytes: 64 * 1024 * 1024 },
   });
   const client = connect(t, server);
   const room = uniqueRoom("resume");
