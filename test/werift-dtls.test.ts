@@ -103,3 +103,16 @@ t.test("a CertificateVerify that overtakes the client's lost Certificate does no
   await bothWays(t, pair.channels, "after the loss");
   t.ok(lost, "the client's Certificate was lost once");
 });
+
+t.test("a lost CertificateRequest does not give a flight 5 without the client's certificate", async (t) => {
+  const r = await relay();
+  let lost = false;
+  r.rule = (from: Side, data: Buffer) => {
+    if (from !== "offerer" || lost || dtlsHandshakeType(data) !== CERTIFICATE_REQUEST) return [0];
+    lost = true;
+    return [];
+  };
+  const pair = await connectPair(t, { relay: r });
+  await bothWays(t, pair.channels, "after the loss");
+  t.ok(lost, "the server's CertificateRequest was lost once");
+});
