@@ -90,3 +90,29 @@ t.test("a CertificateVerify that overtakes a lost ClientKeyExchange does not bre
   await bothWays(t, pair.channels, "after the losses");
   t.ok(dropped.has("answerer-16") && dropped.has("offerer-finished"), "the ClientKeyExchange and the server's Finished were each lost once");
 });
+
+t.test("a CertificateVerify that overtakes the client's lost Certificate does not fail the handshake", async (t) => {
+  const r = await relay();
+  let lost = false;
+  r.rule = (from: Side, data: Buffer) => {
+    if (from !== "answerer" || lost || dtlsHandshakeType(data) !== CERTIFICATE) return [0];
+    lost = true;
+    return [];
+  };
+  const pair = await connectPair(t, { relay: r });
+  await bothWays(t, pair.channels, "after the loss");
+  t.ok(lost, "the client's Certificate was lost once");
+});
+
+t.test("a lost CertificateRequest does not give a flight 5 without the client's certificate", async (t) => {
+  const r = await relay();
+  let lost = false;
+  r.rule = (from: Side, data: Buffer) => {
+    if (from !== "offerer" || lost || dtlsHandshakeType(data) !== CERTIFICATE_REQUEST) return [0];
+    lost = true;
+    return [];
+  };
+  const pair = await connectPair(t, { relay: r });
+  await bothWays(t, pair.channels, "after the loss");
+  t.ok(lost, "the server's CertificateRequest was lost once");
+});
