@@ -32,6 +32,8 @@ export interface PeerOptions {
   readonly withTurn?: boolean;
   readonly relayOnly: boolean;
   readonly caFile?: string;
+  /** A private CA (PEM file) to trust for TURN over TLS. */
+  readonly turnCaFile?: string;
   readonly tlsServerName?: string;
   readonly messages: number;
   readonly timeoutMs: number;
@@ -46,7 +48,7 @@ export type ParsedCommand = { kind: "run"; options: PeerOptions } | { kind: "hel
 
 const STRING_FLAGS = [
   "role", "signaling-addr", "room", "id", "peer", "stun", "turn", "turn-user", "turn-password",
-  "ca", "tls-server-name", "messages", "timeout", "wait", "bind",
+  "ca", "turn-ca", "tls-server-name", "messages", "timeout", "wait", "bind",
 ] as const;
 const BOOLEAN_FLAGS = ["with-turn", "relay-only", "json", "help", "version"] as const;
 const KNOWN = new Set<string>([...STRING_FLAGS, ...BOOLEAN_FLAGS, "_", "h"]);
@@ -72,6 +74,7 @@ ping/pong messages and reports every step: candidates, states, the selected pair
   --with-turn[=false]       use TURN (--turn, or the TURN servers the signaling server hands out)
   --relay-only              use relay candidates only: tests TURN on its own
   --ca FILE                 trust this CA/certificate (PEM) for a self-signed signaling server
+  --turn-ca FILE            trust this CA/certificate (PEM) for TURN over TLS (turns:)
   --tls-server-name NAME    expect this name in the server's certificate
   --messages N              ping/pong round trips to measure [default: 5]
   --timeout DURATION        limit for connecting and exchanging, e.g. 30s, 2m [default: 30s]
@@ -133,6 +136,7 @@ function toOptions(args: Record<string, unknown>, env: (name: string) => string 
     withTurn: withTurn ?? (turn !== undefined ? true : undefined),
     relayOnly: args["relay-only"] === true,
     caFile: text("ca"),
+    turnCaFile: text("turn-ca"),
     tlsServerName: text("tls-server-name"),
     messages: parseCount(text("messages") ?? "5"),
     timeoutMs: parseDuration("timeout", text("timeout") ?? "30s"),

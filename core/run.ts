@@ -27,6 +27,7 @@ export async function runPeer(argv: readonly string[], runtime: Runtime): Promis
 
 async function runSession(options: PeerOptions, runtime: Runtime): Promise<number> {
   const ca = options.caFile ? await readCa(options.caFile, runtime) : undefined;
+  const turnCa = options.turnCaFile ? await readCa(options.turnCaFile, runtime, "--turn-ca") : undefined;
   const report = new Report((line) => runtime.out(line), options.json);
   const session = new PeerSession({
     options,
@@ -34,6 +35,7 @@ async function runSession(options: PeerOptions, runtime: Runtime): Promise<numbe
     report,
     runtime: `${runtime.description} ${WEBRTC_STACK}`,
     version: VERSION,
+    ...(turnCa ? { turnCa } : {}),
   });
   const stopListening = runtime.onInterrupt(() => session.interrupt());
   try {
@@ -46,11 +48,11 @@ async function runSession(options: PeerOptions, runtime: Runtime): Promise<numbe
   }
 }
 
-async function readCa(path: string, runtime: Runtime): Promise<string> {
+async function readCa(path: string, runtime: Runtime, flag = "--ca"): Promise<string> {
   try {
     return await runtime.readTextFile(path);
   } catch (err) {
-    throw new PeerFailure("usage", "usage", `Cannot read --ca ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new PeerFailure("usage", "usage", `Cannot read ${flag} ${path}: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 

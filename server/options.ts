@@ -21,6 +21,8 @@ export interface ServerCliOptions {
   tls: TlsMode;
   /** null: STUN disabled. */
   stunPort: number | null;
+  /** The STUN responder's second port; undefined: the STUN port + 1 if free; null: none. */
+  stunAltPort?: number | null;
   publicHost?: string;
   turn?: TurnConfig;
   sessionGraceMs?: number;
@@ -55,6 +57,8 @@ Options:
   --port N                gRPC port (default ${DEFAULT_PORT}; 0 picks a free one)
   --stun-port N           STUN UDP port (default ${DEFAULT_STUN_PORT}; 0 picks a free one)
   --no-stun               no STUN responder
+  --stun-alt-port N       second STUN port, for peers' NAT tests (default: STUN port + 1 when free)
+  --no-stun-alt           no second STUN port
   --public-host HOST      host for the STUN URL given to peers (default: the host they dialled)
   --turn URL              TURN server to recommend, e.g. turn:turn.example.org:3478 (repeatable)
   --turn-secret S         coturn --static-auth-secret: mint per-peer credentials (env TURN_SECRET)
@@ -78,6 +82,8 @@ const FLAGS = {
   insecure: { type: "boolean" },
   "stun-port": { type: "string" },
   "no-stun": { type: "boolean" },
+  "stun-alt-port": { type: "string" },
+  "no-stun-alt": { type: "boolean" },
   "public-host": { type: "string" },
   turn: { type: "string", multiple: true },
   "turn-secret": { type: "string" },
@@ -104,12 +110,22 @@ export function parseServerCommand(argv: readonly string[], env: Env): ServerCom
       port: parsePort(input.get("port")) ?? DEFAULT_PORT,
       tls: parseTlsMode(input),
       stunPort: noStun ? null : (parsePort(stunPort) ?? DEFAULT_STUN_PORT),
+      ...stunAltPort(input, noStun),
       publicHost: parseHost(input.get("public-host")),
       turn: parseTurn(input),
       sessionGraceMs: parseSeconds(input.get("session-grace")),
       maxQueue: parsePositiveInteger(input.get("max-queue")),
     },
   };
+}
+
+function stunAltPort(input: Inputs, noStun: boolean): Pick<ServerCliOptions, "stunAltPort"> {
+  const port = input.get("stun-alt-port");
+  const off = input.bool("no-stun-alt") || noStun;
+  if (off && port) throw new UsageError(`--no-stun-alt and --no-stun contradict ${port.name}: choose one`);
+  if (off) return { stunAltPort: null };
+  const parsed = parsePort(port);
+  return parsed === undefined ? {} : { stunAltPort: parsed };
 }
 
 function parseFlags(argv: readonly string[]): Values {

@@ -1,0 +1,217 @@
+// How this peer's NAT behaves, measured with STUN Binding requests before ICE (RFC 5780 §4.3,
+// §4.4): the mapped address one socket gets from the STUN server's two ports and from a second
+// server address (the TURN server) says whether the NAT keeps one mapping for every destination;
+// whether an answer sent from the other port gets in says how it filters. Every answer is checked
+// to come from the address asked: a NAT or server that answers from elsewhere would otherwise be
+// misread, as the classic NAT tools do. The STUN wire format is werift's.
+import { Buffer } from "node:buffer";
+import { createSocket, type Socket } from "node:dgram";
+import { lookup } from "node:dns/promises";
+import { networkInterfaces } from "node:os";
+import { Message, classes, methods, parseMessage } from "werift";
+
+export type Mapping = "no-nat" | "endpoint-independent" | "address-dependent" | "address-and-port-dependent" | "unknown";
+export type Filtering = "address-dependent-or-less" | "address-and-port-dependent" | "unknown";
+
+export interface NatTargets {
+  /** The STUN server ICE uses. */
+  readonly primary: { readonly host: string; readonly port: number };
+  /** The same server's second port (the signaling server's --stun-alt-port), if known. */
+  readonly alternatePort?: number;
+  /** Another server address that answers Binding requests over UDP (the TURN server). */
+  readonly other?: { readonly host: string; readonly port: number };
+}
+
+export interface ProbeAnswer {
+  /** "ip:port" asked. */
+  readonly asked: string;
+  readonly outcome: "answered" | "no-answer" | "wrong-source" | "refused";
+  readonly mapped?: string;
+  /** Where the answer came from, when not from the address asked. */
+  readonly from?: string;
+}
+
+export interface NatProbeResult {
+  readonly mapping: Mapping;
+  readonly filtering: Filtering;
+  /** The public address the primary server saw, "ip:port". */
+  readonly mappedAddress?: string;
+  /** Different server addresses (not ports) that answered. */
+  readonly serverAddresses: number;
+  readonly answers: readonly ProbeAnswer[];
+  readonly ms: number;
+}
+
+const CHANGE_PORT = 0x02;
+const RTO_MS = 250;
+
+export async function probeNat(targets: NatTargets, limitMs = 2500): Promise<NatProbeResult> {
+  const started = performance.now();
+  const primary = await resolve(targets.primary);
+  const other = targets.other ? await resolve(targets.other).catch(() => undefined) : undefined;
+  const alternate = targets.alternatePort ? { host: primary.host, port: targets.alternatePort } : undefined;
+  const mappingSocket = await openSocket();
+  const filteringSocket = alternate ? await openSocket() : undefined;
+  try {
+    const [first, second, third, changed] = await Promise.all([
+      ask(mappingSocket, primary, limitMs),
+      alternate ? ask(mappingSocket, alternate, limitMs) : undefined,
+      other ? ask(mappingSocket, other, limitMs) : undefined,
+      // A fresh socket, so no earlier packet to the other port has opened the NAT for it.
+      filteringSocket && alternate ? ask(filteringSocket, primary, limitMs, alternate) : undefined,
+    ]);
+    const answers = [first, second, third, changed].filter((a): a is ProbeAnswer => a !== undefined);
+    const mapped = first.outcome === "answered" ? first.mapped : undefined;
+    return {
+      mapping: classifyMapping(mapped, second, third, mappingSocket.address().port),
+      filtering: classifyFiltering(changed, second),
+      ...(mapped ? { mappedAddress: mapped } : {}),
+      serverAddresses: new Set([first, third].filter((a) => a?.outcome === "answered").map((a) => a!.asked.replace(/:\d+$/, ""))).size,
+      answers,
+      ms: Math.round(performance.now() - started),
+    };
+  } finally {
+    mappingSocket.close();
+    filteringSocket?.close();
+  }
+}
+
+/** Exported for unit tests: the mapping from what the three addresses answered. */
+export function classifyMapping(mapped: string | undefined, samePortTwo: ProbeAnswer | undefined, otherAddress: ProbeAnswer | undefined, localPort: number): Mapping {
+  if (!mapped) return "unknown";
+  if (isLocal(mapped, localPort)) return "no-nat";
+  const portTwo = samePortTwo?.outcome === "answered" ? samePortTwo.mapped : undefined;
+  const addressTwo = otherAddress?.outcome === "answered" ? otherAddress.mapped : undefined;
+  if (portTwo && portTwo !== mapped) return "address-and-port-dependent";
+  if (addressTwo && addressTwo !== mapped) return portTwo ? "address-dependent" : "address-and-port-dependent";
+  if (portTwo || addressTwo) return "endpoint-independent";
+  return "unknown";
+}
+
+/** Exported for unit tests: did the answer sent from the other port get in? */
+export function classifyFiltering(changed: ProbeAnswer | undefined, alternateAnswer: ProbeAnswer | undefined): Filtering {
+  if (!changed) return "unknown";
+  if (changed.outcome === "answered") return "address-dependent-or-less";
+  // Silence means filtering only if the other port is known to answer at all.
+  if (changed.outcome === "no-answer" && alternateAnswer?.outcome === "answered") return "address-and-port-dependent";
+  return "unknown";
+}
+
+/** The classic name, for people. */
+export function natName(mapping: Mapping, filtering: Filtering): string {
+  switch (mapping) {
+    case "no-nat":
+      return "no NAT";
+    case "endpoint-independent":
+      if (filtering === "address-and-port-dependent") return "port-restricted cone NAT";
+      if (filtering === "address-dependent-or-less") return "full or address-restricted cone NAT";
+      return "cone NAT";
+    case "address-dependent":
+      return "symmetric NAT (address-dependent mapping)";
+    case "address-and-port-dependent":
+      return "symmetric NAT (rewrites ports per destination)";
+    case "unknown":
+      return "NAT behaviour unknown";
+  }
+}
+
+export function describeNat(result: NatProbeResult): string {
+  const asked = result.answers
+    .map((a) => `${a.asked} ${a.outcome === "answered" ? `saw ${a.mapped}` : a.outcome === "wrong-source" ? `answered from ${a.from} (ignored)` : a.outcome}`)
+    .join("; ");
+  const caveat = result.mapping === "endpoint-independent" && result.serverAddresses < 2 ? " (one server address: address-dependent mapping not ruled out)" : "";
+  return `NAT: ${natName(result.mapping, result.filtering)}: ${result.mapping} mapping, ${result.filtering} filtering${caveat} [${asked}] (${result.ms} ms)`;
+}
+
+interface Target {
+  readonly host: string;
+  readonly port: number;
+}
+
+async function resolve(target: Target): Promise<Target> {
+  const { address } = await lookup(target.host, { family: 4 });
+  return { host: address, port: target.port };
+}
+
+function openSocket(): Promise<Socket> {
+  const socket = createSocket("udp4");
+  socket.on("error", () => undefined);
+  return new Promise((done) => socket.bind(0, () => done(socket)));
+}
+
+/**
+ * One Binding request, retransmitted with a doubling timeout; `answerFrom` is where the answer
+ * must come from (another port when CHANGE-REQUEST asks for it).
+ */
+function ask(socket: Socket, to: Target, limitMs: number, answerFrom?: Target): Promise<ProbeAnswer> {
+  const request = new Message(methods.BINDING, classes.REQUEST);
+  if (answerFrom) request.setAttribute("CHANGE-REQUEST", CHANGE_PORT);
+  request.addFingerprint();
+  const expected = answerFrom ?? to;
+  const asked = `${to.host}:${to.port}`;
+  return new Promise((done) => {
+    let rto = RTO_MS;
+    let timer: ReturnType<typeof setTimeout>;
+    let wrongSource: string | undefined;
+    const finish = (answer: ProbeAnswer) => {
+      clearTimeout(timer);
+      clearTimeout(limit);
+      socket.off("message", onMessage);
+      done(answer);
+    };
+    const onMessage = (data: Buffer, from: { address: string; port: number }) => {
+      const response = parseMessage(data);
+      if (!response || response.transactionIdHex !== request.transactionIdHex) return;
+      if (from.address !== expected.host || from.port !== expected.port) {
+        // Keep listening: the right answer may still come; remember what came instead.
+        wrongSource = `${from.address}:${from.port}`;
+        return;
+      }
+      if (response.messageClass !== classes.RESPONSE) return finish({ asked, outcome: "refused" });
+      const mapped = response.getAttributeValue("XOR-MAPPED-ADDRESS") as [string, number] | undefined;
+      finish(mapped ? { asked, outcome: "answered", mapped: `${mapped[0]}:${mapped[1]}` } : { asked, outcome: "refused" });
+    };
+    const limit = setTimeout(() => finish(wrongSource ? { asked, outcome: "wrong-source", from: wrongSource } : { asked, outcome: "no-answer" }), limitMs);
+    socket.on("message", onMessage);
+    const send = () => socket.send(request.bytes, to.port, to.host);
+    send();
+    timer = setTimeout(function again() {
+      send();
+      rto *= 2;
+      timer = setTimeout(again, rto);
+    }, rto);
+  });
+}
+
+function isLocal(mapped: string, localPort: number): boolean {
+  const [address, port] = [mapped.replace(/:\d+$/, ""), Number(mapped.split(":").at(-1))];
+  if (port !== localPort) return false;
+  return Object.values(networkInterfaces()).some((list) => list?.some((i) => i.address === address));
+}
+
+
+/**
+ * What to ask, from the ICE setup: the STUN server ICE uses; its second port when the signaling
+ * server offered the same host twice in one entry (its --stun-alt-port convention); the first
+ * TURN server's address over UDP, which answers Binding requests too.
+ */
+export function natTargets(stun: string | undefined, offered: readonly { readonly urls: readonly string[] }[], turnUrl?: string): NatTargets | undefined {
+  const primary = stun ? hostPort(stun) : undefined;
+  if (!primary) return undefined;
+  const sameServer = offered.find((s) => s.urls.some((u) => sameTarget(hostPort(u), primary)));
+  const alternate = sameServer?.urls.map(hostPort).find((t) => t && t.host === primary.host && t.port !== primary.port);
+  const turn = turnUrl ?? offered.flatMap((s) => s.urls).find((u) => /^turn:/i.test(u));
+  const other = turn && /^turn:/i.test(turn) ? hostPort(turn) : undefined;
+  return { primary, ...(alternate ? { alternatePort: alternate.port } : {}), ...(other && other.host !== primary.host ? { other } : {}) };
+}
+
+function hostPort(url: string): Target | undefined {
+  const authority = url.replace(/^(stuns?|turns?):/i, "").split("?")[0] ?? "";
+  const match = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(authority);
+  if (!match?.[1]) return undefined;
+  return { host: match[1], port: Number(match[2] ?? 3478) };
+}
+
+function sameTarget(a: Target | undefined, b: Target): boolean {
+  return a !== undefined && a.host === b.host && a.port === b.port;
+}
