@@ -7,6 +7,7 @@
 import { Buffer } from "node:buffer";
 import { createSocket, type Socket } from "node:dgram";
 import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { Message, classes, methods, parseMessage } from "werift";
 
@@ -45,8 +46,16 @@ export interface NatProbeResult {
 const CHANGE_PORT = 0x02;
 const RTO_MS = 250;
 
-export async function probeNat(targets: NatTargets, limitMs = 2500): Promise<NatProbeResult> {
+/** The probe, bounded as a whole: whatever stalls, it ends with what it knows. */
+export function probeNat(targets: NatTargets, limitMs = 2500): Promise<NatProbeResult> {
   const started = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const unknown = (): NatProbeResult => ({ mapping: "unknown", filtering: "unknown", serverAddresses: 0, answers: [], ms: Math.round(performance.now() - started) });
+  const bounded = new Promise<NatProbeResult>((resolve) => (timer = setTimeout(() => resolve(unknown()), limitMs + 1500)));
+  return Promise.race([measure(targets, limitMs, started).catch(unknown), bounded]).finally(() => clearTimeout(timer));
+}
+
+async function measure(targets: NatTargets, limitMs: number, started: number): Promise<NatProbeResult> {
   const primary = await resolve(targets.primary);
   const other = targets.other ? await resolve(targets.other).catch(() => undefined) : undefined;
   const alternate = targets.alternatePort ? { host: primary.host, port: targets.alternatePort } : undefined;
@@ -129,14 +138,26 @@ interface Target {
 }
 
 async function resolve(target: Target): Promise<Target> {
+  if (isIP(target.host) === 4) return target;
   const { address } = await lookup(target.host, { family: 4 });
   return { host: address, port: target.port };
 }
 
 function openSocket(): Promise<Socket> {
   const socket = createSocket("udp4");
-  socket.on("error", () => undefined);
-  return new Promise((done) => socket.bind(0, () => done(socket)));
+  return new Promise((done, fail) => {
+    // Seen once in a while under load: a bind whose callback never comes. Give up on it.
+    const timer = setTimeout(() => fail(new Error("could not bind a UDP socket within 1 s")), 1000);
+    socket.once("error", (err) => {
+      clearTimeout(timer);
+      fail(err);
+    });
+    socket.bind({ port: 0, address: "0.0.0.0" }, () => {
+      clearTimeout(timer);
+      socket.on("error", () => undefined);
+      done(socket);
+    });
+  });
 }
 
 /**

@@ -238,8 +238,26 @@ export class PeerSession {
     ]);
     clearTimeout(timer);
     const theirs = remote ?? this.remoteEvidenceReport;
-    this.verdict = jointVerdict({ name: this.self || "this peer", report: own }, theirs ? { name: this.remote ?? "the other peer", report: theirs } : undefined);
+    const verdict = jointVerdict({ name: this.self || "this peer", report: own }, theirs ? { name: this.remote ?? "the other peer", report: theirs } : undefined);
+    this.verdict = { ...verdict, notes: this.runNotes() };
     this.report.step("verdict", `verdict: ${this.verdict.text} (decided by ${this.verdict.decidedBy === "both" ? "both sides' evidence" : `${this.verdict.decidedBy}'s evidence`})`, { ...this.verdict });
+  }
+
+  /** Stalls a successful run had, and its timings in round trips of the selected pair. */
+  private runNotes(): string[] {
+    const notes: string[] = [];
+    const stun = this.nat?.answers[0];
+    if (this.setup?.stun && stun && stun.outcome !== "answered" && this.selected) {
+      notes.push(`STUN server ${this.setup.stun} did not answer within ${((this.nat?.ms ?? 0) / 1000).toFixed(1)} s; ${this.selected.local.type} candidates carried the connection`);
+    }
+    const rtt = this.selected?.iceRttMs;
+    const start = this.timings.peerFound;
+    if (rtt && rtt > 0 && start !== undefined) {
+      const steps: [string, number | undefined][] = [["ICE connected", this.timings.iceConnected], ["DTLS connected", this.timings.dtlsConnected], ["channel open", this.timings.channelOpen]];
+      const inRtts = steps.filter(([, at]) => at !== undefined).map(([label, at]) => `${label} after ${Math.round((at! - start) / rtt)}`);
+      if (inRtts.length > 0) notes.push(`in round trips of the selected pair (${rtt.toFixed(1)} ms) from meeting the peer: ${inRtts.join(", ")}`);
+    }
+    return notes;
   }
 
   private onEvent(event: SubscribeResponse, subscribed: Deferred<void>): void {

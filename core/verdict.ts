@@ -33,6 +33,8 @@ export interface JointVerdict {
   /** What the side that did not decide said on its own. */
   readonly otherSide?: string;
   readonly remoteReported: boolean;
+  /** What slowed a run down, and its timings in round trips of the selected pair. */
+  readonly notes?: readonly string[];
 }
 
 const WEAK_REASONS = new Set(["", "peer-left", "interrupted"]);
@@ -149,5 +151,6 @@ function natPhrase(v: SideView): string {
 export function describeVerdict(v: JointVerdict): string[] {
   const lines = [`verdict        ${v.text}`, `decided by     ${v.decidedBy === "both" ? "both sides' evidence" : `${v.decidedBy}'s evidence`}`];
   if (v.otherSide) lines.push(`other side     ${v.otherSide}`);
+  for (const note of v.notes ?? []) lines.push(`note           ${note}`);
   return lines;
 }
