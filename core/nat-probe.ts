@@ -155,6 +155,8 @@ function openSocket(): Promise<Socket> {
     socket.bind({ port: 0, address: "0.0.0.0" }, () => {
       clearTimeout(timer);
       socket.on("error", () => undefined);
+      // A probe must never keep a finished run alive.
+      socket.unref();
       done(socket);
     });
   });

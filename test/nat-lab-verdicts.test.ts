@@ -60,7 +60,8 @@ if (!unavailable) {
       const verdict = verdictOf(result);
       t.equal(verdict?.connected, true, `${name}'s joint verdict says connected`);
       t.equal(verdict?.remoteReported, true, `${name} got the other side's evidence`);
-      t.match(verdict?.text, /alice: port-restricted cone NAT; bob: port-restricted cone NAT/, `${name}'s verdict names both NATs`);
+      t.match(verdict?.text, /alice: port-restricted cone NAT/, `${name}'s verdict names alice's NAT`);
+      t.match(verdict?.text, /bob: port-restricted cone NAT/, `${name}'s verdict names bob's NAT`);
       t.match(verdict?.notes?.join(" "), /in round trips of the selected pair/, `${name} gives its timings in round trips`);
     }
   });
@@ -74,7 +75,9 @@ if (!unavailable) {
       const verdict = verdictOf(result);
       t.equal(verdict?.reason, "symmetric-nat", `${name}'s joint verdict blames a symmetric NAT`);
       t.equal(verdict?.decidedBy, "alice", `${name}'s verdict was decided by alice's evidence`);
-      t.match(verdict?.text, /alice: NAT rewrites ports per destination \(address-and-port-dependent mapping\); bob: port-restricted cone NAT; alice's NAT breaks hole punching: a direct path is impossible: use TURN/, `${name}'s verdict names alice's NAT`);
+      t.match(verdict?.text, /alice: NAT rewrites ports per destination \(address-and-port-dependent mapping\)/, `${name}'s verdict names alice's NAT`);
+      t.match(verdict?.text, /bob: port-restricted cone NAT/, `${name}'s verdict names bob's NAT`);
+      t.match(verdict?.text, /alice's NAT breaks hole punching: a direct path is impossible: use TURN/, `${name}'s verdict blames alice's NAT and says to use TURN`);
     }
   });
 
@@ -86,7 +89,7 @@ if (!unavailable) {
       const verdict = verdictOf(result);
       t.equal(verdict?.reason, "symmetric-nat", `${name}'s joint verdict blames the symmetric NATs`);
       t.equal(verdict?.decidedBy, "both", `${name}'s verdict was decided by both sides' evidence`);
-      t.match(verdict?.text, /alice and bob's NAT breaks hole punching: a direct path is impossible/, `${name}'s verdict names both NATs`);
+      t.match(verdict?.text, /(alice and bob|bob and alice)'s NAT breaks hole punching: a direct path is impossible/, `${name}'s verdict names both NATs`);
     }
   });
 
