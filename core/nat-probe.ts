@@ -26,7 +26,8 @@ export interface NatTargets {
 export interface ProbeAnswer {
   /** "ip:port" asked. */
   readonly asked: string;
-  readonly outcome: "answered" | "no-answer" | "wrong-source" | "refused";
+  /** "pending": still unanswered when the result was taken (the probe had not finished). */
+  readonly outcome: "answered" | "no-answer" | "wrong-source" | "refused" | "pending";
   readonly mapped?: string;
   /** Where the answer came from, when not from the address asked. */
   readonly from?: string;
@@ -39,50 +40,104 @@ export interface NatProbeResult {
   readonly mappedAddress?: string;
   /** Different server addresses (not ports) that answered. */
   readonly serverAddresses: number;
+  /** In the order asked: the STUN server, its second port, the second address, the changed-port test. */
   readonly answers: readonly ProbeAnswer[];
+  /** False when taken before every question was answered or timed out: what is pending counts as unknown. */
+  readonly complete: boolean;
   readonly ms: number;
+}
+
+/** A probe running alongside ICE. */
+export interface NatProbe {
+  /** Every question answered or timed out (bounded as a whole: whatever stalls, it ends with what it knows). */
+  readonly finished: Promise<NatProbeResult>;
+  /** What is known now, without waiting: a run that ends first reports the rest as unknown. */
+  now(): NatProbeResult;
+  /** Closes the probe's sockets. */
+  stop(): void;
 }
 
 const CHANGE_PORT = 0x02;
 const RTO_MS = 250;
 
-/** The probe, bounded as a whole: whatever stalls, it ends with what it knows. */
-export function probeNat(targets: NatTargets, limitMs = 2500): Promise<NatProbeResult> {
+/** Starts the probe; it never delays ICE (its own sockets) and never keeps a finished run alive. */
+export function startNatProbe(targets: NatTargets, limitMs = 2500): NatProbe {
   const started = performance.now();
+  const questions: Question[] = [];
+  const sockets: Socket[] = [];
+  let localPort = 0;
+  let stopped = false;
+  const now = (): NatProbeResult => classify(questions, localPort, started);
+  let halt = () => {};
+  const stop = () => {
+    stopped = true;
+    halt();
+    for (const socket of sockets.splice(0)) socket.close();
+  };
+  const run = async (): Promise<NatProbeResult> => {
+    const primary = await resolve(targets.primary);
+    const other = targets.other ? await resolve(targets.other).catch(() => undefined) : undefined;
+    const alternate = targets.alternatePort ? { host: primary.host, port: targets.alternatePort } : undefined;
+    const open = async () => {
+      const socket = await openSocket();
+      if (stopped) socket.close();
+      else sockets.push(socket);
+      return socket;
+    };
+    const mappingSocket = await open();
+    // A fresh socket, so no earlier packet to the other port has opened the NAT for it.
+    const filteringSocket = alternate ? await open() : undefined;
+    if (stopped) return now();
+    localPort = mappingSocket.address().port;
+    const pose = (role: Question["role"], socket: Socket, to: Target, answerFrom?: Target) => {
+      const question: Question = { role, asked: `${to.host}:${to.port}` };
+      questions.push(question);
+      return ask(socket, to, limitMs, answerFrom).then((answer) => {
+        // Undefined: stopped before an answer or the timeout; it stays pending.
+        if (answer) question.answer = answer;
+      });
+    };
+    await Promise.all([
+      pose("primary", mappingSocket, primary),
+      alternate ? pose("alternate", mappingSocket, alternate) : undefined,
+      other ? pose("other", mappingSocket, other) : undefined,
+      filteringSocket && alternate ? pose("changed", filteringSocket, primary, alternate) : undefined,
+    ]);
+    return now();
+  };
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const unknown = (): NatProbeResult => ({ mapping: "unknown", filtering: "unknown", serverAddresses: 0, answers: [], ms: Math.round(performance.now() - started) });
-  const bounded = new Promise<NatProbeResult>((resolve) => (timer = setTimeout(() => resolve(unknown()), limitMs + 1500)));
-  return Promise.race([measure(targets, limitMs, started).catch(unknown), bounded]).finally(() => clearTimeout(timer));
+  const bounded = new Promise<NatProbeResult>((done) => (timer = setTimeout(() => done(now()), limitMs + 1500)));
+  const halted = new Promise<NatProbeResult>((done) => (halt = () => done(now())));
+  const finished = Promise.race([run().catch(() => now()), bounded, halted]).finally(() => {
+    clearTimeout(timer);
+    stop();
+  });
+  return { finished, now, stop };
 }
 
-async function measure(targets: NatTargets, limitMs: number, started: number): Promise<NatProbeResult> {
-  const primary = await resolve(targets.primary);
-  const other = targets.other ? await resolve(targets.other).catch(() => undefined) : undefined;
-  const alternate = targets.alternatePort ? { host: primary.host, port: targets.alternatePort } : undefined;
-  const mappingSocket = await openSocket();
-  const filteringSocket = alternate ? await openSocket() : undefined;
-  try {
-    const [first, second, third, changed] = await Promise.all([
-      ask(mappingSocket, primary, limitMs),
-      alternate ? ask(mappingSocket, alternate, limitMs) : undefined,
-      other ? ask(mappingSocket, other, limitMs) : undefined,
-      // A fresh socket, so no earlier packet to the other port has opened the NAT for it.
-      filteringSocket && alternate ? ask(filteringSocket, primary, limitMs, alternate) : undefined,
-    ]);
-    const answers = [first, second, third, changed].filter((a): a is ProbeAnswer => a !== undefined);
-    const mapped = first.outcome === "answered" ? first.mapped : undefined;
-    return {
-      mapping: classifyMapping(mapped, second, third, mappingSocket.address().port),
-      filtering: classifyFiltering(changed, second),
-      ...(mapped ? { mappedAddress: mapped } : {}),
-      serverAddresses: new Set([first, third].filter((a) => a?.outcome === "answered").map((a) => a!.asked.replace(/:\d+$/, ""))).size,
-      answers,
-      ms: Math.round(performance.now() - started),
-    };
-  } finally {
-    mappingSocket.close();
-    filteringSocket?.close();
-  }
+interface Question {
+  readonly role: "primary" | "alternate" | "other" | "changed";
+  readonly asked: string;
+  answer?: ProbeAnswer;
+}
+
+function classify(questions: readonly Question[], localPort: number, started: number): NatProbeResult {
+  const answerOf = (role: Question["role"]) => {
+    const q = questions.find((x) => x.role === role);
+    return q ? (q.answer ?? { asked: q.asked, outcome: "pending" as const }) : undefined;
+  };
+  const [first, second, third, changed] = (["primary", "alternate", "other", "changed"] as const).map(answerOf);
+  const mapped = first?.outcome === "answered" ? first.mapped : undefined;
+  const answers = [first, second, third, changed].filter((a): a is ProbeAnswer => a !== undefined);
+  return {
+    mapping: classifyMapping(mapped, second, third, localPort),
+    filtering: classifyFiltering(changed, second),
+    ...(mapped ? { mappedAddress: mapped } : {}),
+    serverAddresses: new Set([first, third].filter((a) => a?.outcome === "answered").map((a) => a!.asked.replace(/:\d+$/, ""))).size,
+    answers,
+    complete: questions.length > 0 && answers.every((a) => a.outcome !== "pending"),
+    ms: Math.round(performance.now() - started),
+  };
 }
 
 /** Exported for unit tests: the mapping from what the three addresses answered. */
@@ -129,7 +184,8 @@ export function describeNat(result: NatProbeResult): string {
     .map((a) => `${a.asked} ${a.outcome === "answered" ? `saw ${a.mapped}` : a.outcome === "wrong-source" ? `answered from ${a.from} (ignored)` : a.outcome}`)
     .join("; ");
   const caveat = result.mapping === "endpoint-independent" && result.serverAddresses < 2 ? " (one server address: address-dependent mapping not ruled out)" : "";
-  return `NAT: ${natName(result.mapping, result.filtering)}: ${result.mapping} mapping, ${result.filtering} filtering${caveat} [${asked}] (${result.ms} ms)`;
+  const incomplete = result.complete ? "" : " (probe incomplete when the run ended: what is pending counts as unknown)";
+  return `NAT: ${natName(result.mapping, result.filtering)}: ${result.mapping} mapping, ${result.filtering} filtering${caveat}${incomplete} [${asked}] (${result.ms} ms)`;
 }
 
 interface Target {
@@ -166,7 +222,7 @@ function openSocket(): Promise<Socket> {
  * One Binding request, retransmitted with a doubling timeout; `answerFrom` is where the answer
  * must come from (another port when CHANGE-REQUEST asks for it).
  */
-function ask(socket: Socket, to: Target, limitMs: number, answerFrom?: Target): Promise<ProbeAnswer> {
+function ask(socket: Socket, to: Target, limitMs: number, answerFrom?: Target): Promise<ProbeAnswer | undefined> {
   const request = new Message(methods.BINDING, classes.REQUEST);
   if (answerFrom) request.setAttribute("CHANGE-REQUEST", CHANGE_PORT);
   request.addFingerprint();
@@ -176,12 +232,14 @@ function ask(socket: Socket, to: Target, limitMs: number, answerFrom?: Target): 
     let rto = RTO_MS;
     let timer: ReturnType<typeof setTimeout>;
     let wrongSource: string | undefined;
-    const finish = (answer: ProbeAnswer) => {
+    const finish = (answer: ProbeAnswer | undefined) => {
       clearTimeout(timer);
       clearTimeout(limit);
       socket.off("message", onMessage);
+      socket.off("close", onClose);
       done(answer);
     };
+    const onClose = () => finish(undefined);
     const onMessage = (data: Buffer, from: { address: string; port: number }) => {
       const response = parseMessage(data);
       if (!response || response.transactionIdHex !== request.transactionIdHex) return;
@@ -196,6 +254,7 @@ function ask(socket: Socket, to: Target, limitMs: number, answerFrom?: Target): 
     };
     const limit = setTimeout(() => finish(wrongSource ? { asked, outcome: "wrong-source", from: wrongSource } : { asked, outcome: "no-answer" }), limitMs);
     socket.on("message", onMessage);
+    socket.once("close", onClose);
     const send = () => socket.send(request.bytes, to.port, to.host);
     send();
     timer = setTimeout(function again() {

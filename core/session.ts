@@ -26,7 +26,7 @@ import type { Summary, Timings } from "./summary.ts";
 import { RemoteCandidates } from "./trickle.ts";
 import { describeProbe, probeTurn, type TurnProbeResult } from "./turn-probe.ts";
 import { buildEvidence } from "./evidence.ts";
-import { describeNat, natTargets, probeNat, type NatProbeResult } from "./nat-probe.ts";
+import { describeNat, natTargets, startNatProbe, type NatProbe, type NatProbeResult } from "./nat-probe.ts";
 import { pairTable, type PairRow } from "./pair-table.ts";
 import { jointVerdict, type JointVerdict } from "./verdict.ts";
 
@@ -34,6 +34,12 @@ export const DATA_CHANNEL_LABEL = "ice-test";
 const ICE_FAILURE_POLL_MS = 250;
 /** How long a finished peer waits for the other's evidence; an old peer's bye ends it at once. */
 const REMOTE_EVIDENCE_WAIT_MS = 3000;
+/**
+ * How long a finished run waits for its NAT probe before reporting what the probe knows: a NAT
+ * that filters by port never lets the changed-port answer in, and that silence takes the probe's
+ * whole timeout to prove; a successful run must not wait for it.
+ */
+const NAT_PROBE_GRACE_MS = 250;
 /**
  * Diagnoses this peer can make on its own evidence, which say more than "the other peer left" when
  * the other side gives up first: causes on this side, NATs on both (both sides see the same), and
@@ -81,7 +87,7 @@ export class PeerSession {
   private remoteEvidenceReport: EvidenceReport | undefined;
   private turnProbe: TurnProbeResult | undefined;
   private readonly earlyMessages: (string | Uint8Array)[] = [];
-  private natProbe: Promise<NatProbeResult | undefined> = Promise.resolve(undefined);
+  private natProbe: NatProbe | undefined;
   private nat: NatProbeResult | undefined;
   private pairRows: PairRow[] = [];
   private readonly remoteEvidence = deferred<EvidenceReport>();
@@ -187,24 +193,34 @@ export class PeerSession {
   private probeNat(setup: IceSetup, response: RegisterResponse): void {
     const targets = natTargets(setup.stun, response.iceServers, setup.turn?.url);
     if (!targets) return;
-    this.natProbe = probeNat(targets).then(
-      (result) => {
-        this.nat = result;
-        this.report.step("nat-probe", describeNat(result), { ...result });
-        return result;
-      },
-      (err: unknown) => {
-        this.report.step("nat-probe", `NAT behaviour not measured: ${errorText(err)}`, { error: errorText(err) });
-        return undefined;
-      },
-    );
+    this.natProbe = startNatProbe(targets);
+    void this.natProbe.finished.then((result) => this.takeNat(result));
+  }
+
+  /** The first result taken is the one reported and sent: the summary matches the evidence. */
+  private takeNat(result: NatProbeResult): void {
+    if (this.nat) return;
+    this.nat = result;
+    this.report.step("nat-probe", describeNat(result), { ...result });
+  }
+
+  /** What the NAT probe knows by the end of the run, waiting at most NAT_PROBE_GRACE_MS for the rest. */
+  private async settleNat(): Promise<void> {
+    const probe = this.natProbe;
+    if (!probe || this.nat) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, NAT_PROBE_GRACE_MS)));
+    await Promise.race([probe.finished, grace]);
+    clearTimeout(timer);
+    this.takeNat(probe.now());
+    probe.stop();
   }
 
   /** Best effort, before our bye: the other peer waits for it to print the joint verdict. */
   private async shareEvidence(failure: PeerFailure | undefined): Promise<void> {
     this.pairRows = pairTable(this.pc);
+    await this.settleNat();
     if (!this.remote || this.remoteLeftRoom) return;
-    await this.natProbe;
     const evidence = buildEvidence({
       connected: failure === undefined,
       reason: failure?.reason ?? "",
@@ -241,6 +257,13 @@ export class PeerSession {
     const verdict = jointVerdict({ name: this.self || "this peer", report: own }, theirs ? { name: this.remote ?? "the other peer", report: theirs } : undefined);
     this.verdict = { ...verdict, notes: this.runNotes() };
     this.report.step("verdict", `verdict: ${this.verdict.text} (decided by ${this.verdict.decidedBy === "both" ? "both sides' evidence" : `${this.verdict.decidedBy}'s evidence`})`, { ...this.verdict });
+  }
+
+  /** The joint verdict as the failure's explanation; `reason` stays this side's code. */
+  private verdictForError(): { verdict?: string; decidedBy?: string; remoteSaid?: string } {
+    const v = this.verdict;
+    if (!v) return {};
+    return { verdict: v.text, decidedBy: v.decidedBy, ...(v.remoteSaid ? { remoteSaid: v.remoteSaid } : {}) };
   }
 
   /** Stalls a successful run had, and its timings in round trips of the selected pair. */
@@ -632,6 +655,7 @@ export class PeerSession {
   }
 
   private async shutDown(): Promise<void> {
+    this.natProbe?.stop();
     await this.pc?.close().catch(() => undefined);
     await this.signaling.close();
   }
@@ -654,7 +678,7 @@ export class PeerSession {
       pairs: this.pairRows,
       verdict: this.verdict ?? null,
       iceServers: { stun: this.setup?.stun ?? null, turn: this.setup?.turn ?? null, relayOnly: this.options.relayOnly },
-      ...(failure ? { error: { kind: failure.kind, reason: failure.reason, message: failure.message, hints: failure.hints } } : {}),
+      ...(failure ? { error: { kind: failure.kind, reason: failure.reason, message: failure.message, hints: failure.hints, ...this.verdictForError() } } : {}),
       exitCode: failure?.exitCode ?? 0,
     };
   }

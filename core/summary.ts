@@ -43,7 +43,18 @@ export interface Summary {
     readonly turn: { readonly url: string; readonly username: string; readonly transport: TurnTransport } | null;
     readonly relayOnly: boolean;
   };
-  readonly error?: { readonly kind: string; readonly reason: string; readonly message: string; readonly hints: readonly string[] };
+  readonly error?: {
+    readonly kind: string;
+    /** This side's own diagnosis: stable codes for scripts. */
+    readonly reason: string;
+    readonly message: string;
+    readonly hints: readonly string[];
+    /** The joint verdict's text and whose evidence decided it, when there was a verdict. */
+    readonly verdict?: string;
+    readonly decidedBy?: string;
+    /** The other peer's own reason, when it sent evidence. */
+    readonly remoteSaid?: string;
+  };
   readonly exitCode: number;
 }
 

@@ -32,6 +32,8 @@ export interface JointVerdict {
   readonly sides: readonly SideView[];
   /** What the side that did not decide said on its own. */
   readonly otherSide?: string;
+  /** What the other peer itself concluded ("bob: udp-blocked: …"), on a failure, when it sent evidence. */
+  readonly remoteSaid?: string;
   readonly remoteReported: boolean;
   /** What slowed a run down, and its timings in round trips of the selected pair. */
   readonly notes?: readonly string[];
@@ -52,6 +54,7 @@ export function jointVerdict(self: Side, remote: Side | undefined): JointVerdict
   const other = sides.find((s) => s.name !== decided.by && decided.by !== "both");
   const otherSide = other && !WEAK_REASONS.has(other.report.reason) ? `${other.name} said: ${other.report.reason}: ${other.report.message}` : other ? `${other.name} said: ${other.report.message || other.report.reason || "nothing"}` : undefined;
   const missing = remote ? "" : " (the other peer sent no evidence: an older ice-test, or it stopped early)";
+  const remoteSaid = remote ? `${remote.name}: ${remote.report.connected ? "connected" : `${remote.report.reason || "unknown"}: ${remote.report.message || "no message"}`}` : undefined;
   return {
     ...base,
     connected,
@@ -59,6 +62,7 @@ export function jointVerdict(self: Side, remote: Side | undefined): JointVerdict
     decidedBy: decided.by,
     text: `${natPart}; ${decided.text}${missing}`,
     ...(otherSide ? { otherSide } : {}),
+    ...(remoteSaid ? { remoteSaid } : {}),
   };
 }
 
@@ -151,6 +155,7 @@ function natPhrase(v: SideView): string {
 export function describeVerdict(v: JointVerdict): string[] {
   const lines = [`verdict        ${v.text}`, `decided by     ${v.decidedBy === "both" ? "both sides' evidence" : `${v.decidedBy}'s evidence`}`];
   if (v.otherSide) lines.push(`other side     ${v.otherSide}`);
+  if (v.remoteSaid && !v.otherSide?.startsWith(`${v.remoteSaid.split(":")[0]} said:`)) lines.push(`peer's reason  ${v.remoteSaid}`);
   for (const note of v.notes ?? []) lines.push(`note           ${note}`);
   return lines;
 }

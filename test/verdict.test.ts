@@ -4,7 +4,7 @@ import { createSocket } from "node:dgram";
 import t from "tap";
 import { Message, classes, methods, parseMessage } from "werift";
 import { NatFiltering, NatMapping, type EvidenceReport } from "../gen/icetest/signaling/v1/signaling.ts";
-import { classifyFiltering, classifyMapping, natTargets, probeNat } from "../core/nat-probe.ts";
+import { classifyFiltering, classifyMapping, natTargets, startNatProbe } from "../core/nat-probe.ts";
 import { tlsProblem } from "../core/turn-probe.ts";
 import { jointVerdict } from "../core/verdict.ts";
 import { startStunResponder } from "../server/stun.ts";
@@ -84,10 +84,30 @@ t.test("the NAT probe against the server's responder on two ports: no NAT on loo
   t.ok(responder.altPort, "the responder bound a second port");
   const targets = natTargets(`stun:127.0.0.1:${responder.port}`, [{ urls: [`stun:127.0.0.1:${responder.port}`, `stun:127.0.0.1:${responder.altPort}`] }]);
   t.equal(targets?.alternatePort, responder.altPort, "the second URL of the same entry is the alternate port");
-  const result = await probeNat(targets!, 2000);
+  const result = await startNatProbe(targets!, 2000).finished;
+  t.equal(result.complete, true, "every question was answered before the probe ended");
   t.equal(result.mapping, "no-nat", "loopback: the STUN server sees our own address");
   t.equal(result.filtering, "address-dependent-or-less", "the answer from the other port got in");
   t.ok(result.answers.every((a) => a.outcome === "answered"), "every answer came from the address asked");
+});
+
+t.test("a run that ends while the NAT probe still waits reports what is known and the rest as unknown, without waiting for the probe's timeout", { timeout: 20_000 }, async (t) => {
+  const responder = await startStunResponder({ host: "127.0.0.1", port: 0 });
+  t.teardown(() => responder.close());
+  // A second "port" that never answers: the probe could only learn that from its 60 s timeout.
+  const silent = createSocket("udp4");
+  t.teardown(() => silent.close());
+  await new Promise<void>((resolve) => silent.bind(0, "127.0.0.1", () => resolve()));
+  const probe = startNatProbe({ primary: { host: "127.0.0.1", port: responder.port }, alternatePort: silent.address().port }, 60_000);
+  const deadline = Date.now() + 10_000;
+  while (probe.now().answers[0]?.outcome !== "answered" && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.equal(probe.now().answers[0]?.outcome, "answered", "the STUN server answered");
+  probe.stop();
+  const result = await probe.finished;
+  t.equal(result.complete, false, "the result says the probe was incomplete");
+  t.equal(result.mapping, "no-nat", "what is known is kept: on loopback the server saw our own address");
+  t.equal(result.filtering, "unknown", "an unfinished filtering test is unknown, not port-restricted");
+  t.equal(result.answers[1]?.outcome, "pending", "the unanswered question is reported as pending");
 });
 
 t.test("a CHANGE-REQUEST is answered from the other port when there is one, and refused with 420 otherwise", async (t) => {
