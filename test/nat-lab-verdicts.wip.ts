@@ -56,12 +56,15 @@ if (!unavailable) {
     const peers = await meet(lab, "cone-a", "cone-b");
     for (const [name, result] of Object.entries(peers)) {
       t.equal(result.code, 0, `${name} connects (${seen(result)})`);
-      assertNat(t, name, result, "endpoint-independent", "address-and-port-dependent");
+      // A quick success ends before the filtering test can prove its silence (~2.5 s): then it is
+      // reported as unknown, never guessed.
+      t.equal(natOf(result).mapping, "endpoint-independent", `${name} measures its NAT's mapping as endpoint-independent`);
+      t.ok(["address-and-port-dependent", "unknown"].includes(natOf(result).filtering ?? ""), `${name}'s filtering is port-dependent or not yet measured (${natOf(result).filtering})`);
       const verdict = verdictOf(result);
       t.equal(verdict?.connected, true, `${name}'s joint verdict says connected`);
       t.equal(verdict?.remoteReported, true, `${name} got the other side's evidence`);
-      t.match(verdict?.text, /alice: port-restricted cone NAT/, `${name}'s verdict names alice's NAT`);
-      t.match(verdict?.text, /bob: port-restricted cone NAT/, `${name}'s verdict names bob's NAT`);
+      t.match(verdict?.text, /alice: (port-restricted )?cone NAT/, `${name}'s verdict names alice's NAT`);
+      t.match(verdict?.text, /bob: (port-restricted )?cone NAT/, `${name}'s verdict names bob's NAT`);
       t.match(verdict?.notes?.join(" "), /in round trips of the selected pair/, `${name} gives its timings in round trips`);
     }
   });
@@ -95,8 +98,8 @@ if (!unavailable) {
 
   t.test("a symmetric NAT with TURN: both connect through the relay and the verdict still names both NATs", async (t) => {
     const peers = await meet(lab, "sym-a", "cone-b", ["--with-turn"]);
-    assertNat(t, "alice", peers.alice, "address-and-port-dependent", "address-and-port-dependent");
-    assertNat(t, "bob", peers.bob, "endpoint-independent", "address-and-port-dependent");
+    t.equal(natOf(peers.alice).mapping, "address-and-port-dependent", `alice measures a symmetric mapping (${seen(peers.alice)})`);
+    t.equal(natOf(peers.bob).mapping, "endpoint-independent", "bob measures an endpoint-independent mapping");
     for (const [name, result] of Object.entries(peers)) {
       t.equal(result.code, 0, `${name} connects through TURN (${seen(result)})`);
       t.equal(verdictOf(result)?.connected, true, `${name}'s joint verdict says connected`);
