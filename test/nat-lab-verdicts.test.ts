@@ -20,7 +20,7 @@ interface Verdict {
 /** alice offers from `aliceSite`, bob answers from `bobSite`; both run to their end. */
 async function meet(lab: NatLab, aliceSite: string, bobSite: string, flags: readonly string[] = []) {
   const room = uniqueRoom("verdict");
-  const common = ["--signaling-addr", lab.signalingAddr, "--room", room, "--json", "--messages", "2", "--timeout", "15s", "--wait", "20s", ...flags];
+  const common = ["--signaling-addr", lab.signalingAddr, "--room", room, "--json", "--messages", "2", "--timeout", "60s", "--wait", "40s", ...flags];
   const [alice, bob] = await Promise.all([
     lab.runPeer(lab.lan(aliceSite), "node", ["--role", "offerer", "--id", "alice", ...common]),
     lab.runPeer(lab.lan(bobSite), "node", ["--role", "answerer", "--id", "bob", ...common]),
