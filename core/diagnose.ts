@@ -3,7 +3,8 @@
 import type { CandidateInfo } from "./candidates.ts";
 import { PeerFailure } from "./failure.ts";
 import type { TurnTransport } from "./ice-config.ts";
-import type { TurnProbeResult } from "./turn-probe.ts";
+import type { Mapping } from "./nat-probe.ts";
+import { TLS_WORDS, type TurnProbeResult } from "./turn-probe.ts";
 
 /** How far the run got: each phase starts when the previous one succeeded. */
 export type Phase = "waiting-for-peer" | "negotiating" | "ice" | "dtls" | "data-channel" | "exchange";
@@ -35,6 +36,8 @@ export interface Observation {
   readonly localGatheringComplete: boolean;
   readonly remoteEndOfCandidates: boolean;
   readonly pongs?: { readonly received: number; readonly expected: number };
+  /** This side's NAT mapping, measured before ICE. */
+  readonly nat?: { readonly mapping: Mapping };
 }
 
 export function diagnose(o: Observation): PeerFailure {
@@ -77,7 +80,9 @@ function diagnoseIce(o: Observation, seconds: string): PeerFailure {
   const localSrflx = o.local.some((c) => c.type === "srflx");
   const remoteSrflx = o.remote.some((c) => c.type === "srflx" || c.type === "prflx");
   const failedPairs = o.pairs.filter((p) => p.state === "failed").length;
-  const tried = o.pairs.length > 0 ? ` (${failedPairs} of ${o.pairs.length} candidate pairs failed)` : "";
+  // "0 of N failed" is no finding: say that the checks were still running.
+  const tried =
+    o.pairs.length === 0 ? "" : failedPairs === 0 ? ` (${o.pairs.length} candidate pairs still being checked, none failed yet)` : ` (${failedPairs} of ${o.pairs.length} candidate pairs failed)`;
 
   if (o.local.length === 0) {
     if (o.relayOnly && o.turn) return turnRefused(o, " and --relay-only allows nothing else");
@@ -107,11 +112,9 @@ function diagnoseIce(o: Observation, seconds: string): PeerFailure {
     );
   }
   if (localSrflx && remoteSrflx && !localRelay) {
-    return fail(
-      "nat-traversal-failed",
-      `Both peers are behind NAT and every direct path failed${tried}: at least one NAT is likely symmetric (its mapping changes per destination) or a firewall drops inbound UDP`,
-      ["Hole punching cannot cross this pair of networks; a TURN relay can: add --with-turn"],
-    );
+    return fail("nat-traversal-failed", `Both peers are behind NAT and every direct path failed${tried}: ${natFinding(o.nat?.mapping)}`, [
+      "Hole punching cannot cross this pair of networks; a TURN relay can: add --with-turn",
+    ]);
   }
   if (o.trigger === "ice-failed") {
     return fail("ice-failed", `Every candidate pair failed${tried}`, [
@@ -134,6 +137,11 @@ function turnRefused(o: Observation, detail: string): PeerFailure {
       probe.code === 401 ? "Wrong or expired credentials: check --turn-user and TURN_PASSWORD (REST credentials expire)" : "The TURN server's policy refused this client",
     ]);
   }
+  if (probe?.outcome === "error" && probe.tls) {
+    return fail(`turn-tls-${probe.tls}`, `The TURN server ${turn.url}'s TLS certificate is ${TLS_WORDS[probe.tls]}: ${probe.message}${detail}`, [
+      probe.tls === "untrusted" ? "Trust its private CA with --turn-ca FILE" : probe.tls === "expired" ? "Renew the TURN server's certificate" : "Use the name in its certificate in the turns: URL, or fix the certificate",
+    ]);
+  }
   if (probe?.outcome === "no-answer" || probe?.outcome === "error") {
     return fail("turn-unreachable", `The TURN server ${turn.url} did not answer over ${turn.transport.toUpperCase()}${detail}`, [
       transportHint,
@@ -144,6 +152,17 @@ function turnRefused(o: Observation, detail: string): PeerFailure {
     "The TURN server refused the allocation (wrong or expired credentials: check --turn-user and TURN_PASSWORD) or is unreachable",
     transportHint,
   ]);
+}
+
+/** What this side's own NAT measurement says; the other side's evidence completes it in the joint verdict. */
+function natFinding(mapping: Mapping | undefined): string {
+  if (mapping === "address-and-port-dependent" || mapping === "address-dependent") {
+    return `this peer's NAT is symmetric (${mapping} mapping): it rewrites ports per destination, so hole punching fails`;
+  }
+  if (mapping === "endpoint-independent" || mapping === "no-nat") {
+    return `this peer's NAT keeps one mapping for every destination (${mapping}); the other side's NAT may be symmetric, or a firewall drops inbound UDP`;
+  }
+  return "this peer's NAT was not measured: at least one NAT may be symmetric (its mapping changes per destination), or a firewall drops inbound UDP";
 }
 
 function fail(reason: string, message: string, hints: string[]): PeerFailure {

@@ -31,6 +31,8 @@ export interface PeerOptions {
   readonly withTurn?: boolean;
   readonly relayOnly: boolean;
   readonly caFile?: string;
+  /** A private CA (PEM file) to trust for TURN over TLS. */
+  readonly turnCaFile?: string;
   readonly tlsServerName?: string;
   /** For servers that require them (x-api-key; a JWT for Register). */
   readonly apiKey?: string;
@@ -65,6 +67,7 @@ export const PEER_FLAGS: readonly FlagSpec[] = [
   { name: "with-turn", kind: "boolean", synopsis: "--with-turn[=false]", help: "use TURN (--turn, or the TURN servers the signaling server hands out)" },
   { name: "relay-only", kind: "boolean", help: "use relay candidates only: tests TURN on its own" },
   { name: "ca", kind: "string", value: "FILE", help: "trust this CA/certificate (PEM) for a self-signed signaling server" },
+  { name: "turn-ca", kind: "string", value: "FILE", help: "trust this CA/certificate (PEM) for TURN over TLS (turns:)" },
   { name: "tls-server-name", kind: "string", value: "NAME", help: "expect this name in the server's certificate" },
   { name: "api-key", kind: "string", value: "KEY", help: "the signaling server's API key (better: ICE_TEST_API_KEY)" },
   { name: "token", kind: "string", value: "JWT", help: "a token admitting this room (better: ICE_TEST_TOKEN)" },
@@ -127,6 +130,7 @@ function toOptions(args: ParsedFlags): PeerOptions {
     withTurn: withTurn ?? (turn !== undefined ? true : undefined),
     relayOnly,
     caFile: text("ca"),
+    turnCaFile: text("turn-ca"),
     tlsServerName: text("tls-server-name"),
     apiKey: text("api-key"),
     token: text("token"),

@@ -37,6 +37,7 @@ export async function runPeer(argv: readonly string[], runtime: Runtime, program
 
 async function runSession(options: PeerOptions, runtime: Runtime): Promise<number> {
   const ca = options.caFile ? await readCa(options.caFile, runtime) : undefined;
+  const turnCa = options.turnCaFile ? await readCa(options.turnCaFile, runtime, "--turn-ca") : undefined;
   const report = new ProgressReport({ line: (line) => runtime.out(line), ...(runtime.status ? { status: (text: string) => runtime.status!(text) } : {}) }, options.json, options.room, options.role);
   const session = new PeerSession({
     options,
@@ -44,6 +45,7 @@ async function runSession(options: PeerOptions, runtime: Runtime): Promise<numbe
     report,
     runtime: `${runtime.description} ${WEBRTC_STACK}`,
     version: VERSION,
+    ...(turnCa ? { turnCa } : {}),
   });
   const stopListening = runtime.onInterrupt(() => session.interrupt());
   try {
@@ -58,12 +60,12 @@ async function runSession(options: PeerOptions, runtime: Runtime): Promise<numbe
   }
 }
 
-async function readCa(path: string, runtime: Runtime): Promise<string> {
+async function readCa(path: string, runtime: Runtime, flag = "--ca"): Promise<string> {
   let text: string;
   try {
     text = await runtime.readTextFile(path);
   } catch (err) {
-    throw new PeerFailure("usage", "usage", `Cannot read --ca ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new PeerFailure("usage", "usage", `Cannot read ${flag} ${path}: ${err instanceof Error ? err.message : String(err)}`);
   }
   return checkCaPem(path, text);
 }

@@ -1,7 +1,7 @@
 // One peer's run, from registration to bye: find the other peer, negotiate, trickle candidates,
 // open the data channel, measure round trips, and say what happened or why it did not.
 import type { RTCDataChannel, RTCPeerConnection, RTCSessionDescription } from "werift";
-import type { PeerInfo, PeerMessage, RegisterResponse, Signal, SubscribeResponse } from "../gen/icetest/signaling/v1/signaling.ts";
+import type { EvidenceReport, PeerInfo, PeerMessage, RegisterResponse, Signal, SubscribeResponse } from "../gen/icetest/signaling/v1/signaling.ts";
 import { SdpType } from "../gen/icetest/signaling/v1/signaling.ts";
 import { describeCandidateLine, parseCandidate, type CandidateInfo } from "./candidates.ts";
 import { deferred, type Deferred } from "./deferred.ts";
@@ -27,9 +27,21 @@ import { SignalingChannel, type SignalingConnection } from "./signaling.ts";
 import type { Summary, Timings } from "./summary.ts";
 import { RemoteCandidates } from "./trickle.ts";
 import { describeProbe, probeTurn, type TurnProbeResult } from "./turn-probe.ts";
+import { buildEvidence } from "./evidence.ts";
+import { describeNat, natTargets, startNatProbe, type NatProbe, type NatProbeResult } from "./nat-probe.ts";
+import { pairTable, type PairRow } from "./pair-table.ts";
+import { jointVerdict, type JointVerdict } from "./verdict.ts";
 
 export const DATA_CHANNEL_LABEL = "ice-test";
 const ICE_FAILURE_POLL_MS = 250;
+/** How long a finished peer waits for the other's evidence; an old peer's bye ends it at once. */
+const REMOTE_EVIDENCE_WAIT_MS = 3000;
+/**
+ * How long a finished run waits for its NAT probe before reporting what the probe knows: a NAT
+ * that filters by port never lets the changed-port answer in, and that silence takes the probe's
+ * whole timeout to prove; a successful run must not wait for it.
+ */
+const NAT_PROBE_GRACE_MS = 250;
 /**
  * Diagnoses this peer can make on its own evidence, which say more than "the other peer left" when
  * the other side gives up first: causes on this side, NATs on both (both sides see the same), and
@@ -44,6 +56,8 @@ export interface SessionContext {
   /** "node 20.20.2 werift 0.24.4", sent to the other peer and shown in the summary. */
   readonly runtime: string;
   readonly version: string;
+  /** PEM of a private CA for TURN over TLS (--turn-ca). */
+  readonly turnCa?: string;
 }
 
 export class PeerSession {
@@ -71,8 +85,18 @@ export class PeerSession {
   private remoteEndOfCandidates = false;
   private selected: SelectedPair | undefined;
   private remoteGone = false;
+  private ownEvidence: EvidenceReport | undefined;
+  private remoteEvidenceReport: EvidenceReport | undefined;
   private turnProbe: TurnProbeResult | undefined;
   private readonly earlyMessages: (string | Uint8Array)[] = [];
+  private natProbe: NatProbe | undefined;
+  private nat: NatProbeResult | undefined;
+  private pairRows: PairRow[] = [];
+  private readonly remoteEvidence = deferred<EvidenceReport>();
+  /** Resolves when the other peer said bye or left: no evidence will follow. */
+  private readonly remoteDone = deferred<void>();
+  private remoteLeftRoom = false;
+  private verdict: JointVerdict | undefined;
 
   constructor(private readonly context: SessionContext) {
     this.options = context.options;
@@ -97,14 +121,17 @@ export class PeerSession {
       await this.race(this.negotiate(remote));
       await this.race(this.exchange(await this.race(this.channelOpen.promise)));
       this.timings.done = this.report.elapsed();
+      await this.shareEvidence(undefined);
       await this.sayBye("done");
     } catch (err) {
       failure = asFailure(err);
       // The message itself is in the summary: said once.
       this.report.step("error", `FAILED (${failure.reason}): see the summary`, { kind: failure.kind, reason: failure.reason, message: failure.message });
+      if (failure.kind !== "signaling") await this.shareEvidence(failure);
       if (failure.kind !== "signaling" && failure.reason !== "peer-left") await this.sayBye(failure.reason);
     } finally {
       timers.forEach(clearTimeout);
+      if (failure?.kind !== "signaling") await this.concludeWithPeer();
       await this.shutDown();
     }
     return this.summary(failure);
@@ -125,9 +152,10 @@ export class PeerSession {
       peers: response.peers.map((p) => p.peerId),
       iceServers: response.iceServers.map((s) => ({ urls: s.urls, username: s.username })),
     });
-    this.setup = chooseIceServers(this.options, response.iceServers);
+    this.setup = withTurnCa(chooseIceServers(this.options, response.iceServers), this.context.turnCa);
     this.reportIceSetup(this.setup, response);
     this.probeTurn(this.setup);
+    this.probeNat(this.setup, response);
     const subscribed = deferred<void>();
     this.signaling.subscribe(
       (event) => this.onEvent(event, subscribed),
@@ -160,7 +188,7 @@ export class PeerSession {
   private probeTurn(setup: IceSetup): void {
     const turn = setup.turn;
     if (!turn) return;
-    void probeTurn({ ...turn, password: setup.turnPassword ?? "" }).then((result) => {
+    void probeTurn({ ...turn, password: setup.turnPassword ?? "", ...(this.context.turnCa ? { ca: this.context.turnCa } : {}) }).then((result) => {
       this.turnProbe = result;
       this.report.step("turn-probe", describeProbe(turn.url, result), { url: turn.url, transport: turn.transport, ...result });
       // "no-answer" is not final (UDP may just be lossy): werift keeps trying, and so do we.
@@ -168,6 +196,100 @@ export class PeerSession {
         this.stopped.reject(diagnose({ ...this.observe("ice-failed"), phase: "ice", local: [] }));
       }
     });
+  }
+
+  /** Classifies this side's NAT alongside ICE, on sockets of its own. */
+  private probeNat(setup: IceSetup, response: RegisterResponse): void {
+    const targets = natTargets(setup.stun, response.iceServers, setup.turn?.url);
+    if (!targets) return;
+    this.natProbe = startNatProbe(targets);
+    void this.natProbe.finished.then((result) => this.takeNat(result));
+  }
+
+  /** The first result taken is the one reported and sent: the summary matches the evidence. */
+  private takeNat(result: NatProbeResult): void {
+    if (this.nat) return;
+    this.nat = result;
+    this.report.step("nat-probe", describeNat(result), { ...result });
+  }
+
+  /** What the NAT probe knows by the end of the run, waiting at most NAT_PROBE_GRACE_MS for the rest. */
+  private async settleNat(): Promise<void> {
+    const probe = this.natProbe;
+    if (!probe || this.nat) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, NAT_PROBE_GRACE_MS)));
+    await Promise.race([probe.finished, grace]);
+    clearTimeout(timer);
+    this.takeNat(probe.now());
+    probe.stop();
+  }
+
+  /** Best effort, before our bye: the other peer waits for it to print the joint verdict. */
+  private async shareEvidence(failure: PeerFailure | undefined): Promise<void> {
+    this.pairRows = pairTable(this.pc);
+    await this.settleNat();
+    if (!this.remote || this.remoteLeftRoom) return;
+    const evidence = buildEvidence({
+      connected: failure === undefined,
+      reason: failure?.reason ?? "",
+      message: failure?.message ?? "",
+      phase: failure ? this.phase : "done",
+      local: this.localCandidates,
+      ...(this.setup?.stun ? { stun: this.setup.stun } : {}),
+      ...(this.nat ? { nat: this.nat } : {}),
+      ...(this.setup?.turn ? { turn: this.setup.turn } : {}),
+      ...(this.turnProbe ? { turnProbe: this.turnProbe } : {}),
+      pairs: this.pairRows,
+    });
+    this.ownEvidence = evidence;
+    try {
+      await this.signaling.send(this.remote, { kind: { $case: "report", value: evidence } });
+      this.report.step("evidence-sent", `evidence sent to ${this.remote}`, {});
+    } catch (err) {
+      this.report.step("evidence-not-sent", `evidence not delivered: ${errorText(err)}`, {});
+    }
+  }
+
+  /** Waits briefly for the other side's evidence, then prints one verdict for the pair. */
+  private async concludeWithPeer(): Promise<void> {
+    const own = this.ownEvidence;
+    if (!own) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const remote = await Promise.race([
+      this.remoteEvidence.promise,
+      this.remoteDone.promise.then(() => undefined),
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), REMOTE_EVIDENCE_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    const theirs = remote ?? this.remoteEvidenceReport;
+    const verdict = jointVerdict({ name: this.self || "this peer", report: own }, theirs ? { name: this.remote ?? "the other peer", report: theirs } : undefined);
+    this.verdict = { ...verdict, notes: this.runNotes() };
+    this.report.step("verdict", `verdict: ${this.verdict.text} (decided by ${this.verdict.decidedBy === "both" ? "both sides' evidence" : `${this.verdict.decidedBy}'s evidence`})`, { ...this.verdict });
+  }
+
+  /** The joint verdict as the failure's explanation; `reason` stays this side's code. */
+  private verdictForError(): { verdict?: string; decidedBy?: string; remoteSaid?: string } {
+    const v = this.verdict;
+    if (!v) return {};
+    return { verdict: v.text, decidedBy: v.decidedBy, ...(v.remoteSaid ? { remoteSaid: v.remoteSaid } : {}) };
+  }
+
+  /** Stalls a successful run had, and its timings in round trips of the selected pair. */
+  private runNotes(): string[] {
+    const notes: string[] = [];
+    const stun = this.nat?.answers[0];
+    if (this.setup?.stun && stun && stun.outcome !== "answered" && this.selected) {
+      notes.push(`STUN server ${this.setup.stun} did not answer within ${((this.nat?.ms ?? 0) / 1000).toFixed(1)} s; ${this.selected.local.type} candidates carried the connection`);
+    }
+    const rtt = this.selected?.iceRttMs;
+    const start = this.timings.peerFound;
+    if (rtt && rtt > 0 && start !== undefined) {
+      const steps: [string, number | undefined][] = [["ICE connected", this.timings.iceConnected], ["DTLS connected", this.timings.dtlsConnected], ["channel open", this.timings.channelOpen]];
+      const inRtts = steps.filter(([, at]) => at !== undefined).map(([label, at]) => `${label} after ${Math.round((at! - start) / rtt)}`);
+      if (inRtts.length > 0) notes.push(`in round trips of the selected pair (${rtt.toFixed(1)} ms) from meeting the peer: ${inRtts.join(", ")}`);
+    }
+    return notes;
   }
 
   private onEvent(event: SubscribeResponse, subscribed: Deferred<void>): void {
@@ -192,7 +314,10 @@ export class PeerSession {
         return;
       case "peerLeft":
         this.report.step("peer-left", `peer ${payload.value.peerId} left (${payload.value.reason})`, payload.value);
-        if (payload.value.peerId === this.remote) this.onRemoteGone(payload.value.reason);
+        if (payload.value.peerId === this.remote) {
+          this.remoteLeftRoom = true;
+          this.onRemoteGone(payload.value.reason);
+        }
         return;
       case "message":
         this.onMessage(payload.value, event.sequence);
@@ -251,6 +376,11 @@ export class PeerSession {
           return;
         }
         this.onRemoteGone(`said bye: ${kind.value.reason}`);
+        return;
+      case "report":
+        this.remoteEvidenceReport = kind.value;
+        this.report.step("evidence-received", `evidence from ${message.fromPeerId}: ${kind.value.connected ? "connected" : `${kind.value.reason}: ${kind.value.message}`}`, { evidence: kind.value });
+        this.remoteEvidence.resolve(kind.value);
         return;
       case "text":
         this.report.step("text-received", `text from ${message.fromPeerId}: ${kind.value}`, { text: kind.value });
@@ -321,6 +451,7 @@ export class PeerSession {
 
   private onRemoteGone(why: string): void {
     this.remoteGone = true;
+    this.remoteDone.resolve();
     if (this.pingPong && this.phase === "exchange") {
       this.pingPong.peerFinished();
       return;
@@ -504,6 +635,7 @@ export class PeerSession {
       localGatheringComplete: this.localGatheringComplete,
       remoteEndOfCandidates: this.remoteEndOfCandidates,
       ...(this.pingPong ? { pongs: { received: this.pingPong.pongs, expected: this.options.messages } } : {}),
+      ...(this.nat ? { nat: this.nat } : {}),
     };
   }
 
@@ -537,6 +669,7 @@ export class PeerSession {
   }
 
   private async shutDown(): Promise<void> {
+    this.natProbe?.stop();
     await this.pc?.close().catch(() => undefined);
     await this.signaling.close();
   }
@@ -558,11 +691,20 @@ export class PeerSession {
       messages: { sent: this.pingPong?.sent ?? 0, received: this.pingPong?.received ?? 0 },
       timingsMs: { ...this.timings, total: this.report.elapsed() },
       candidates: { local: this.localCandidates, remote: this.remoteCandidates },
+      nat: this.nat ?? null,
+      pairs: this.pairRows,
+      verdict: this.verdict ?? null,
       iceServers: { stun: this.setup?.stun ?? null, turn: this.setup?.turn ?? null, relayOnly: this.options.relayOnly },
-      ...(failure ? { error: { kind: failure.kind, reason: failure.reason, message: failure.message, hints: failure.hints } } : {}),
+      ...(failure ? { error: { kind: failure.kind, reason: failure.reason, message: failure.message, hints: failure.hints, ...this.verdictForError() } } : {}),
       exitCode: failure?.exitCode ?? 0,
     };
   }
+}
+
+/** werift connects to TURN over TLS with these options: a private CA is trusted there too. */
+function withTurnCa(setup: IceSetup, ca: string | undefined): IceSetup {
+  if (!ca || setup.turn?.transport !== "tls") return setup;
+  return { ...setup, config: { ...setup.config, turnTlsOptions: { ca } } };
 }
 
 /** Host and server-reflexive candidates sit on a local address: the host's, or the srflx's base. */

@@ -1,7 +1,10 @@
 // The last thing a run prints: did it connect, over which pair, how fast, and if not, why.
 import { describeCandidate, type CandidateInfo } from "./candidates.ts";
 import type { TurnTransport } from "./ice-config.ts";
+import type { NatProbeResult } from "./nat-probe.ts";
+import { describePairTable, type PairRow } from "./pair-table.ts";
 import { describePair, type SelectedPair } from "./peer-connection.ts";
+import { describeVerdict, type JointVerdict } from "./verdict.ts";
 
 /** Milliseconds since start at which each step finished. */
 export interface Timings {
@@ -31,12 +34,29 @@ export interface Summary {
   readonly messages: { readonly sent: number; readonly received: number };
   readonly timingsMs: Timings;
   readonly candidates: { readonly local: readonly CandidateInfo[]; readonly remote: readonly CandidateInfo[] };
+  /** This side's NAT, measured before ICE. */
+  readonly nat?: NatProbeResult | null;
+  /** Every candidate pair werift checked. */
+  readonly pairs?: readonly PairRow[];
+  /** One verdict for the pair, from both sides' evidence (null when there was no other peer). */
+  readonly verdict?: JointVerdict | null;
   readonly iceServers: {
     readonly stun: string | null;
     readonly turn: { readonly url: string; readonly username: string; readonly transport: TurnTransport } | null;
     readonly relayOnly: boolean;
   };
-  readonly error?: { readonly kind: string; readonly reason: string; readonly message: string; readonly hints: readonly string[] };
+  readonly error?: {
+    readonly kind: string;
+    /** This side's own diagnosis: stable codes for scripts. */
+    readonly reason: string;
+    readonly message: string;
+    readonly hints: readonly string[];
+    /** The joint verdict's text and whose evidence decided it, when there was a verdict. */
+    readonly verdict?: string;
+    readonly decidedBy?: string;
+    /** The other peer's own reason, when it sent evidence. */
+    readonly remoteSaid?: string;
+  };
   readonly exitCode: number;
 }
 
@@ -65,6 +85,8 @@ export function describeSummary(s: Summary): string[] {
     for (const c of s.candidates.local) row("  local", describeCandidate(c));
     for (const c of s.candidates.remote) row("  remote", describeCandidate(c));
   }
+  if (s.pairs && (!s.connected || s.pairs.length <= 8)) lines.push("candidate pairs", ...describePairTable(s.pairs));
+  if (s.verdict) lines.push(...describeVerdict(s.verdict));
   if (s.error) {
     row("reason", `${s.error.reason}: ${s.error.message}`);
     for (const hint of s.error.hints) row("hint", hint);

@@ -13,13 +13,18 @@ export type TurnProbeResult =
   | { readonly outcome: "allocated"; readonly relayedAddress: string; readonly ms: number }
   | { readonly outcome: "refused"; readonly code: number; readonly reason: string; readonly ms: number }
   | { readonly outcome: "no-answer"; readonly ms: number }
-  | { readonly outcome: "error"; readonly message: string; readonly ms: number };
+  | { readonly outcome: "error"; readonly message: string; readonly ms: number; readonly tls?: TlsProblem };
+
+/** What is wrong with a TURN server's certificate, read from the TLS error. */
+export type TlsProblem = "untrusted" | "expired" | "wrong-name";
 
 export interface TurnTarget {
   readonly url: string;
   readonly username: string;
   readonly password: string;
   readonly transport: TurnTransport;
+  /** PEM of a private CA to trust for TURN over TLS (--turn-ca). */
+  readonly ca?: string;
 }
 
 /** REQUESTED-TRANSPORT: UDP (17) in the top byte, as RFC 8656 and werift encode it. */
@@ -32,7 +37,7 @@ export async function probeTurn(target: TurnTarget, limitMs = 5000): Promise<Tur
   let exchange: Exchange | undefined;
   try {
     const [host, port] = hostAndPort(target.url);
-    exchange = await openExchange(target.transport, host, port, limitMs);
+    exchange = await openExchange(target.transport, host, port, limitMs, target.ca);
     const first = await exchange.request(allocate(), limitMs);
     if (!first) return { outcome: "no-answer", ms: ms() };
     const challenge = errorOf(first);
@@ -50,7 +55,8 @@ export async function probeTurn(target: TurnTarget, limitMs = 5000): Promise<Tur
     await exchange.request(release(target.username, realm, nonce, key), 1000).catch(() => undefined);
     return result;
   } catch (err) {
-    return { outcome: "error", message: err instanceof Error ? err.message : String(err), ms: ms() };
+    const tls = tlsProblem(err);
+    return { outcome: "error", message: err instanceof Error ? err.message : String(err), ms: ms(), ...(tls ? { tls } : {}) };
   } finally {
     exchange?.close();
   }
@@ -65,8 +71,25 @@ export function describeProbe(url: string, result: TurnProbeResult): string {
     case "no-answer":
       return `TURN server ${url} did not answer within ${result.ms} ms`;
     case "error":
+      if (result.tls) return `TURN server ${url}: its TLS certificate is ${TLS_WORDS[result.tls]} (${result.message})`;
       return `TURN server ${url} could not be asked: ${result.message}`;
   }
+}
+
+export const TLS_WORDS: Record<TlsProblem, string> = {
+  untrusted: "not trusted (self-signed or from an unknown CA)",
+  expired: "expired or not yet valid",
+  "wrong-name": "for another name",
+};
+
+/** Node's TLS error codes, and Deno's and OpenSSL's words for the same. Exported for unit tests. */
+export function tlsProblem(err: unknown): TlsProblem | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const text = `${typeof code === "string" ? code : ""} ${err instanceof Error ? err.message : String(err)}`;
+  if (/CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|expired|not yet valid/i.test(text)) return "expired";
+  if (/ALTNAME|hostname|does not match|not valid for/i.test(text)) return "wrong-name";
+  if (/SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|self.signed|unknown ?issuer|verify the first certificate|UnknownIssuer/i.test(text)) return "untrusted";
+  return undefined;
 }
 
 interface Credentials {
@@ -120,7 +143,7 @@ interface Exchange {
   close(): void;
 }
 
-async function openExchange(transport: TurnTransport, host: string, port: number, limitMs: number): Promise<Exchange> {
+async function openExchange(transport: TurnTransport, host: string, port: number, limitMs: number, ca?: string): Promise<Exchange> {
   if (transport === "udp") return udpExchange(host, port);
   const socket = await new Promise<Socket>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no ${transport.toUpperCase()} connection within ${limitMs} ms`)), limitMs);
@@ -130,7 +153,7 @@ async function openExchange(transport: TurnTransport, host: string, port: number
     };
     // No servername for an IP address: Deno refuses one and Node warns (DEP0123).
     const servername = isIP(host) === 0 ? { servername: host } : {};
-    const s = transport === "tls" ? connectTls({ host, port, ...servername }, () => done(s)) : connectTcp({ host, port }, () => done(s));
+    const s = transport === "tls" ? connectTls({ host, port, ...servername, ...(ca ? { ca } : {}) }, () => done(s)) : connectTcp({ host, port }, () => done(s));
     s.once("error", (err) => {
       clearTimeout(timer);
       reject(err);

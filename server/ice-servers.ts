@@ -23,6 +23,11 @@ export interface TurnConfig {
 export interface IceServersConfig {
   /** The STUN responder's UDP port; null when it is disabled. */
   stunPort: number | null;
+  /**
+   * The responder's second port: its URL follows the first in the same entry, since it is the same
+   * server. Peers use the first for ICE and both to classify their NAT.
+   */
+  stunAltPort?: number | null;
   publicHost?: string;
   /** The gRPC listen host: the last resort for the STUN host. */
   listenHost: string;
@@ -33,7 +38,8 @@ export function iceServersFor(config: IceServersConfig, authority: string, peerI
   const servers: IceServer[] = [];
   const stunHost = chooseStunHost(config, authority);
   if (config.stunPort !== null && stunHost) {
-    servers.push({ urls: [`stun:${urlHost(stunHost)}:${config.stunPort}`], username: "", credential: "" });
+    const ports = [config.stunPort, ...(config.stunAltPort ? [config.stunAltPort] : [])];
+    servers.push({ urls: ports.map((port) => `stun:${urlHost(stunHost)}:${port}`), username: "", credential: "" });
   }
   if (config.turn) servers.push(turnServer(config.turn, peerId, nowMs));
   return servers;

@@ -90,7 +90,8 @@ async function writeCertificate(file: string, pem: string): Promise<void> {
 function describeListen(options: ServerCliOptions, server: RunningServer): string {
   const host = isIP(options.host) === 6 ? `[${options.host}]` : options.host;
   const mode = options.tls.kind === "insecure" ? "insecure" : options.tls.kind === "self-signed" ? "tls, self-signed" : "tls";
-  const stun = server.stunPort === null ? "stun off" : `stun udp/${server.stunPort}`;
+  const alt = server.stunAltPort === null ? "" : ` and udp/${server.stunAltPort}`;
+  const stun = server.stunPort === null ? "stun off" : `stun udp/${server.stunPort}${alt}`;
   return `${host}:${server.port} (${mode}) ${stun}`;
 }
 

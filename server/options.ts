@@ -21,6 +21,8 @@ export interface ServerCliOptions {
   tls: TlsMode;
   /** null: STUN disabled. */
   stunPort: number | null;
+  /** The STUN responder's second port; undefined: the STUN port + 1 if free; null: none. */
+  stunAltPort?: number | null;
   publicHost?: string;
   turn?: TurnConfig;
   sessionGraceMs?: number;
@@ -76,6 +78,8 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   { name: "port", kind: "string", value: "N", help: "gRPC port (0 picks a free one)", default: String(DEFAULT_PORT) },
   { name: "stun-port", kind: "string", value: "N", help: "STUN UDP port (0 picks a free one)", default: String(DEFAULT_STUN_PORT) },
   { name: "no-stun", kind: "boolean", help: "no STUN responder" },
+  { name: "stun-alt-port", kind: "string", value: "N", help: "second STUN port, for peers' NAT tests\n(default: STUN port + 1 when free)" },
+  { name: "no-stun-alt", kind: "boolean", help: "no second STUN port" },
   { name: "public-host", kind: "string", value: "HOST", help: "host for the STUN URL given to peers\n(default: the host they dialled)" },
   { name: "turn", kind: "list", value: "URL", help: "TURN server to recommend, e.g. turn:turn.example.org:3478\n(repeatable)" },
   { name: "turn-secret", kind: "string", value: "S", help: "coturn --static-auth-secret: mint per-peer credentials", alsoEnv: ["TURN_SECRET"] },
@@ -156,6 +160,7 @@ export function parseServerCommand(argv: readonly string[], env: Env, context: P
       port,
       tls: parseTlsMode(input, argv, context.program, port),
       stunPort: noStun ? null : (parsePort(stunPort) ?? DEFAULT_STUN_PORT),
+      ...stunAltPort(input, noStun),
       publicHost: parseHost(input.get("public-host")),
       turn: parseTurn(input),
       sessionGraceMs: parseSeconds(input.get("session-grace")),
@@ -189,6 +194,15 @@ function parseLimits(input: ParsedFlags): Partial<BrokerLimits & ConnectionLimit
     requestTimeoutMs: seconds("request-timeout"),
   };
   return Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined));
+}
+
+function stunAltPort(input: ParsedFlags, noStun: boolean): Pick<ServerCliOptions, "stunAltPort"> {
+  const port = input.get("stun-alt-port");
+  const off = input.on("no-stun-alt") || noStun;
+  if (off && port) throw new UsageError(`--no-stun-alt and --no-stun contradict ${port.name}: choose one`);
+  if (off) return { stunAltPort: null };
+  const parsed = parsePort(port);
+  return parsed === undefined ? {} : { stunAltPort: parsed };
 }
 
 function parseOps(input: ParsedFlags): OpsOptions {

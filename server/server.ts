@@ -30,6 +30,11 @@ export interface ServerOptions {
   tls: ServerTls | null;
   /** UDP port of the STUN responder: null disables it, 0 picks a free port. */
   stunPort: number | null;
+  /**
+   * The responder's second port, for peers' NAT tests (RFC 5780 CHANGE-REQUEST): undefined tries
+   * stunPort + 1 (a free one when stunPort is 0) and goes without if it is taken; null: none.
+   */
+  stunAltPort?: number | null;
   /** The host put in the STUN URL instead of the one each client dialled. */
   publicHost?: string;
   turn?: TurnConfig;
@@ -62,6 +67,7 @@ export interface RunningServer {
   readonly metricsPort: number | null;
   /** New TLS connections get `tls`; open ones keep theirs. Throws on a plaintext server. */
   reloadTls(tls: ServerTls): void;
+  readonly stunAltPort: number | null;
   /**
    * Ends every Subscribe stream with UNAVAILABLE, lets unary calls finish for up to `graceMs`,
    * then closes connections, the STUN socket and the broker. Safe to call more than once.
@@ -95,15 +101,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let stun: StunResponder | null = null;
   let metricsEndpoint: MetricsEndpoint | null = null;
   try {
-    stun = options.stunPort === null ? null : await startStun(options.host, options.stunPort, log);
+    stun = options.stunPort === null ? null : await startStun(options.host, options.stunPort, options.stunAltPort, log);
     const stunPort = stun?.port ?? null;
+    const stunAltPort = stun?.altPort ?? null;
     const service = new SignalingService({
       broker,
       log,
       access: new Access(options.auth),
       timing: { heartbeatMs: limits.heartbeatMs, stallMs: 3 * limits.heartbeatMs },
       iceServers: (authority, peer) =>
-        iceServersFor({ stunPort, publicHost: options.publicHost, listenHost: options.host, turn: options.turn }, authority, peer.peerId),
+        iceServersFor({ stunPort, stunAltPort, publicHost: options.publicHost, listenHost: options.host, turn: options.turn }, authority, peer.peerId),
     });
     const observers: CallObserver[] = [logRefusals(log)];
     const metrics = options.metrics ? new Metrics(broker) : null;
@@ -135,6 +142,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         if (!(credentials instanceof ReloadableServerCredentials)) throw new Error("This server serves plaintext: there is no certificate to reload");
         credentials.update(tls);
       },
+      stunAltPort,
       shutdown: (graceMs = DEFAULT_SHUTDOWN_GRACE_MS) => {
         stopping ??= shutdown({ server, service, health, calls, broker, stopAside, log }, graceMs);
         return stopping;
@@ -181,9 +189,15 @@ function checkTurn(turn: TurnConfig | undefined): void {
   }
 }
 
-async function startStun(host: string, port: number, log: Log): Promise<StunResponder> {
+async function startStun(host: string, port: number, altPort: number | null | undefined, log: Log): Promise<StunResponder> {
+  if (altPort === undefined) {
+    const fallback = port === 0 ? 0 : port + 1;
+    const both = await startStunResponder({ host, port, altPort: fallback, log }).catch(() => undefined);
+    if (both) return both;
+    log(logLine("stun-alt-unavailable", { port: fallback }));
+  }
   try {
-    return await startStunResponder({ host, port, log });
+    return await startStunResponder({ host, port, altPort: altPort ?? null, log });
   } catch (err) {
     throw toListenError(err, "udp", host, port);
   }

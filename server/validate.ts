@@ -5,6 +5,7 @@
 // server's state, so retrying can never succeed, and RESOURCE_EXHAUSTED is kept for the one case a
 // client should back off and retry (the recipient's queue is full).
 import {
+  EvidenceReport,
   SdpType,
   type ClientInfo,
   type IceCandidate,
@@ -19,12 +20,14 @@ export const MAX_ID_LENGTH = 64;
 export const MAX_SDP_BYTES = 64 * 1024;
 export const MAX_TEXT_BYTES = 64 * 1024;
 export const MAX_CANDIDATE_BYTES = 2 * 1024;
+/** An end-of-run evidence report, encoded: candidates, servers, NAT and up to 64 pairs fit easily. */
+export const MAX_REPORT_BYTES = 16 * 1024;
 /** Client info, bye reasons, mids and ufrags: short labels, never payloads. */
 export const MAX_LABEL_LENGTH = 256;
 
 const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 const ID_RULE = "use 1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-'";
-const SIGNAL_KINDS = "description, candidate, end_of_candidates, bye, text";
+const SIGNAL_KINDS = "description, candidate, end_of_candidates, bye, text, report";
 const SDP_TYPES = "SDP_TYPE_OFFER, SDP_TYPE_ANSWER, SDP_TYPE_PRANSWER or SDP_TYPE_ROLLBACK";
 
 export interface ValidRegister {
@@ -84,7 +87,16 @@ export function validateSignal(signal: Signal | undefined): Signal {
     case "text":
       checkBytes("Text", kind.value, MAX_TEXT_BYTES);
       return signal;
+    case "report":
+      checkReport(kind.value);
+      return signal;
   }
+}
+
+/** A report is only relayed, never read by the server: its size is all that can hurt. */
+function checkReport(report: EvidenceReport): void {
+  const bytes = EvidenceReport.encode(report).finish().length;
+  if (bytes > MAX_REPORT_BYTES) throw invalidArgument(`Report is too large: ${bytes} bytes, the limit is ${MAX_REPORT_BYTES} (${MAX_REPORT_BYTES / 1024} KiB)`);
 }
 
 function validateDescription(description: SessionDescription): SessionDescription {

@@ -22,7 +22,7 @@ interface Side {
 
 /** An offerer and an answerer in their sites' LANs, started together, both run to their end. */
 async function meet(lab: NatLab, offerer: Side, answerer: Side, flags: readonly string[] = []) {
-  const common = ["--signaling-addr", lab.signalingAddr, "--room", uniqueRoom("nat"), "--json", "--messages", "2", "--timeout", "25s", "--wait", "20s", ...flags];
+  const common = ["--signaling-addr", lab.signalingAddr, "--room", uniqueRoom("nat"), "--json", "--messages", "2", "--timeout", "60s", "--wait", "40s", ...flags];
   const run = (role: string, side: Side) => lab.runPeer(lab.lan(side.site), side.runtime ?? "node", ["--role", role, ...common]);
   const [o, a] = await Promise.all([run("offerer", offerer), run("answerer", answerer)]);
   return { offerer: o, answerer: a };

@@ -174,7 +174,7 @@ t.test("bad requests get the right status and a useful message, and the server k
     ["a taken peer id", () => register(client, room, "alice"), status.ALREADY_EXISTS, `Peer id "alice" is already taken in room "${room}"`],
     ["an empty to_peer_id", () => sendAsAlice(text("x"), ""), status.INVALID_ARGUMENT, /^Missing to_peer_id/],
     ["a missing signal", () => sendAsAlice(undefined), status.INVALID_ARGUMENT, /^Missing signal: set one of description, candidate/],
-    ["an empty signal", () => sendAsAlice({ kind: undefined }), status.INVALID_ARGUMENT, "Signal is empty: set one of description, candidate, end_of_candidates, bye, text"],
+    ["an empty signal", () => sendAsAlice({ kind: undefined }), status.INVALID_ARGUMENT, "Signal is empty: set one of description, candidate, end_of_candidates, bye, text, report"],
     ["an UNSPECIFIED SDP type", () => sendAsAlice(description(SdpType.SDP_TYPE_UNSPECIFIED, OFFER_SDP)), status.INVALID_ARGUMENT, /^Description type is not set: use SDP_TYPE_OFFER, SDP_TYPE_ANSWER, SDP_TYPE_PRANSWER or SDP_TYPE_ROLLBACK/],
     ["an unknown SDP type number", () => sendAsAlice(description(7, OFFER_SDP)), status.INVALID_ARGUMENT, /^Unknown description type 7: use SDP_TYPE_OFFER/],
     ["an offer without SDP", () => sendAsAlice(description(SdpType.SDP_TYPE_OFFER, "")), status.INVALID_ARGUMENT, /^Missing SDP in offer/],
@@ -186,6 +186,7 @@ t.test("bad requests get the right status and a useful message, and the server k
     ["an SDP over 64 KiB", () => sendAsAlice(description(SdpType.SDP_TYPE_OFFER, OFFER_SDP + "a".repeat(64 * 1024))), status.INVALID_ARGUMENT, /^SDP is too large: \d+ bytes, the limit is 65536 \(64 KiB\)/],
     ["a text over 64 KiB", () => sendAsAlice(text("é".repeat(40 * 1024))), status.INVALID_ARGUMENT, "Text is too large: 81920 bytes, the limit is 65536 (64 KiB)"],
     ["a candidate over 2 KiB", () => sendAsAlice(candidate("candidate:" + "1".repeat(2048))), status.INVALID_ARGUMENT, /^Candidate is too large/],
+    ["a report over 16 KiB", () => sendAsAlice({ kind: { $case: "report", value: { connected: false, reason: "x", message: "m".repeat(17 * 1024), phase: "ice", candidates: [], servers: [], pairs: [] } } }), status.INVALID_ARGUMENT, /^Report is too large: \d+ bytes, the limit is 16384 \(16 KiB\)/],
     ["a client name over 256 characters", () => new Promise((resolve, reject) => client.register({ room, peerId: "", client: { ...CLIENT, name: "n".repeat(257) } }, (err, res) => (err ? reject(err) : resolve(res)))), status.INVALID_ARGUMENT, "Invalid client.name: 257 characters, the limit is 256"],
     ["a request over the server's message limit", () => sendAsAlice(text("x".repeat(300 * 1024))), status.RESOURCE_EXHAUSTED, /larger than max/],
   ];
@@ -392,7 +393,8 @@ t.test("ice_servers: STUN on the dialled host and the real STUN port; TURN REST 
   const server = await startTestServer(t, { turn: { urls: ["turn:turn.example.org:3478", "turns:turn.example.org:5349"], secret } });
   const byIp = await register(connect(t, server), uniqueRoom(), "alice");
   const [stun, turn] = byIp.iceServers;
-  t.same(stun?.urls, [`stun:127.0.0.1:${server.stunPort}`], "dialling 127.0.0.1 gives stun:127.0.0.1 and the bound STUN port");
+  t.equal(stun?.urls[0], `stun:127.0.0.1:${server.stunPort}`, "dialling 127.0.0.1 gives stun:127.0.0.1 and the bound STUN port");
+  t.match(stun?.urls[1], /^stun:127\.0\.0\.1:\d+$/, "then the same responder's second port, for NAT tests");
   t.same(turn?.urls, ["turn:turn.example.org:3478", "turns:turn.example.org:5349"], "the TURN URLs are passed on");
   const [expiry, peerId] = (turn?.username ?? "").split(":");
   t.equal(peerId, "alice", "the TURN user name ends with the peer id");
@@ -401,14 +403,14 @@ t.test("ice_servers: STUN on the dialled host and the real STUN port; TURN REST 
   t.equal(turn?.credential, createHmac("sha1", secret).update(turn?.username ?? "").digest("base64"), "the password is base64(HMAC-SHA1(secret, username))");
 
   const byName = await register(connect(t, { address: `localhost:${server.port}` }), uniqueRoom(), "bob");
-  t.same(byName.iceServers[0]?.urls, [`stun:localhost:${server.stunPort}`], "dialling localhost gives stun:localhost");
+  t.equal(byName.iceServers[0]?.urls[0], `stun:localhost:${server.stunPort}`, "dialling localhost gives stun:localhost");
 });
 
 t.test("ice_servers: publicHost wins, static TURN credentials pass through, no STUN entry when disabled", async (t) => {
   const server = await startTestServer(t, { publicHost: "signal.example.org", turn: { urls: ["turn:relay.example.org"], user: "u", password: "p" } });
   const response = await register(connect(t, server), uniqueRoom());
   t.same(response.iceServers, [
-    { urls: [`stun:signal.example.org:${server.stunPort}`], username: "", credential: "" },
+    { urls: [`stun:signal.example.org:${server.stunPort}`, response.iceServers[0]?.urls[1]], username: "", credential: "" },
     { urls: ["turn:relay.example.org"], username: "u", credential: "p" },
   ], "publicHost in the STUN URL, static TURN credentials");
   t.match(response.peerId, /^peer-[a-z0-9]{6}$/, "an empty peer_id is replaced by a server-chosen one");

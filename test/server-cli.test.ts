@@ -137,7 +137,7 @@ t.test("--insecure on port 0 prints its ports, serves, and exits 0 promptly on S
   const client = new SignalingServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
   t.teardown(() => client.close());
   const alice = await register(client, "lab", "alice");
-  t.same(alice.iceServers[0]?.urls, [`stun:127.0.0.1:${stunPort}`], "Register offers the server's STUN port");
+  t.equal(alice.iceServers[0]?.urls[0], `stun:127.0.0.1:${stunPort}`, "Register offers the server's STUN port");
   const stream = client.subscribe({ sessionToken: alice.sessionToken });
   t.teardown(() => stream.cancel());
   const ended = new Promise<ServiceError>((resolve) => stream.on("error", resolve));

@@ -26,6 +26,109 @@ export const protobufPackage = "icetest.signaling.v1";
 
 export const protobufFileName = "icetest/signaling/v1/signaling.proto";
 
+/** A NAT's mapping behaviour (RFC 4787 §4.1, RFC 5780 §4.3). */
+export enum NatMapping {
+  /** NAT_MAPPING_UNSPECIFIED - Not measured (no STUN answer, or an old peer). */
+  NAT_MAPPING_UNSPECIFIED = 0,
+  /** NAT_MAPPING_NO_NAT - The STUN server saw the peer's own address: no NAT on the way. */
+  NAT_MAPPING_NO_NAT = 1,
+  /** NAT_MAPPING_ENDPOINT_INDEPENDENT - One public address and port for every destination: hole punching can work. */
+  NAT_MAPPING_ENDPOINT_INDEPENDENT = 2,
+  /** NAT_MAPPING_ADDRESS_DEPENDENT - A new mapping per destination address. */
+  NAT_MAPPING_ADDRESS_DEPENDENT = 3,
+  /** NAT_MAPPING_ADDRESS_AND_PORT_DEPENDENT - A new mapping per destination address and port ("symmetric"): hole punching fails. */
+  NAT_MAPPING_ADDRESS_AND_PORT_DEPENDENT = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function natMappingFromJSON(object: any): NatMapping {
+  switch (object) {
+    case 0:
+    case "NAT_MAPPING_UNSPECIFIED":
+      return NatMapping.NAT_MAPPING_UNSPECIFIED;
+    case 1:
+    case "NAT_MAPPING_NO_NAT":
+      return NatMapping.NAT_MAPPING_NO_NAT;
+    case 2:
+    case "NAT_MAPPING_ENDPOINT_INDEPENDENT":
+      return NatMapping.NAT_MAPPING_ENDPOINT_INDEPENDENT;
+    case 3:
+    case "NAT_MAPPING_ADDRESS_DEPENDENT":
+      return NatMapping.NAT_MAPPING_ADDRESS_DEPENDENT;
+    case 4:
+    case "NAT_MAPPING_ADDRESS_AND_PORT_DEPENDENT":
+      return NatMapping.NAT_MAPPING_ADDRESS_AND_PORT_DEPENDENT;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return NatMapping.UNRECOGNIZED;
+  }
+}
+
+export function natMappingToJSON(object: NatMapping): string {
+  switch (object) {
+    case NatMapping.NAT_MAPPING_UNSPECIFIED:
+      return "NAT_MAPPING_UNSPECIFIED";
+    case NatMapping.NAT_MAPPING_NO_NAT:
+      return "NAT_MAPPING_NO_NAT";
+    case NatMapping.NAT_MAPPING_ENDPOINT_INDEPENDENT:
+      return "NAT_MAPPING_ENDPOINT_INDEPENDENT";
+    case NatMapping.NAT_MAPPING_ADDRESS_DEPENDENT:
+      return "NAT_MAPPING_ADDRESS_DEPENDENT";
+    case NatMapping.NAT_MAPPING_ADDRESS_AND_PORT_DEPENDENT:
+      return "NAT_MAPPING_ADDRESS_AND_PORT_DEPENDENT";
+    case NatMapping.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** A NAT's filtering behaviour (RFC 4787 §5, RFC 5780 §4.4). */
+export enum NatFiltering {
+  /** NAT_FILTERING_UNSPECIFIED - Not measured. */
+  NAT_FILTERING_UNSPECIFIED = 0,
+  /**
+   * NAT_FILTERING_ADDRESS_DEPENDENT_OR_LESS - Packets from another port of an address already contacted got in: endpoint-independent or
+   * address-dependent filtering.
+   */
+  NAT_FILTERING_ADDRESS_DEPENDENT_OR_LESS = 1,
+  /** NAT_FILTERING_ADDRESS_AND_PORT_DEPENDENT - Only the exact address and port contacted may answer ("port-restricted"). */
+  NAT_FILTERING_ADDRESS_AND_PORT_DEPENDENT = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function natFilteringFromJSON(object: any): NatFiltering {
+  switch (object) {
+    case 0:
+    case "NAT_FILTERING_UNSPECIFIED":
+      return NatFiltering.NAT_FILTERING_UNSPECIFIED;
+    case 1:
+    case "NAT_FILTERING_ADDRESS_DEPENDENT_OR_LESS":
+      return NatFiltering.NAT_FILTERING_ADDRESS_DEPENDENT_OR_LESS;
+    case 2:
+    case "NAT_FILTERING_ADDRESS_AND_PORT_DEPENDENT":
+      return NatFiltering.NAT_FILTERING_ADDRESS_AND_PORT_DEPENDENT;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return NatFiltering.UNRECOGNIZED;
+  }
+}
+
+export function natFilteringToJSON(object: NatFiltering): string {
+  switch (object) {
+    case NatFiltering.NAT_FILTERING_UNSPECIFIED:
+      return "NAT_FILTERING_UNSPECIFIED";
+    case NatFiltering.NAT_FILTERING_ADDRESS_DEPENDENT_OR_LESS:
+      return "NAT_FILTERING_ADDRESS_DEPENDENT_OR_LESS";
+    case NatFiltering.NAT_FILTERING_ADDRESS_AND_PORT_DEPENDENT:
+      return "NAT_FILTERING_ADDRESS_AND_PORT_DEPENDENT";
+    case NatFiltering.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** The type of a session description, as RTCSdpType. */
 export enum SdpType {
   /** SDP_TYPE_UNSPECIFIED - Not set: rejected. */
@@ -177,7 +280,100 @@ export interface Signal {
     | //
     /** Free text between applications, for control messages; at most 64 KiB. */
     { $case: "text"; value: string }
+    | //
+    /**
+     * What the sender saw during the run, sent once at its end (success or failure) and before
+     * its bye, so both peers can print one verdict from both sides' evidence. At most 16 KiB.
+     */
+    { $case: "report"; value: EvidenceReport }
     | undefined;
+}
+
+/**
+ * One peer's evidence at the end of a run: what it gathered, what its STUN and TURN servers
+ * answered, how its NAT behaves, how each candidate pair fared, and what it concluded on its own.
+ */
+export interface EvidenceReport {
+  /** Whether the sender's data channel opened and its pings came back. */
+  connected: boolean;
+  /**
+   * The sender's own verdict: a stable reason ("nat-traversal-failed", "turn-refused"…), empty
+   * when it connected.
+   */
+  reason: string;
+  /** The sender's own verdict, as a sentence for people. */
+  message: string;
+  /**
+   * How far the sender got: "waiting-for-peer", "negotiating", "ice", "dtls", "data-channel",
+   * "exchange" or "done".
+   */
+  phase: string;
+  /** The sender's local candidates, counted by type. */
+  candidates: CandidateCount[];
+  /** What each STUN or TURN server the sender asked answered. */
+  servers: ServerAnswer[];
+  /** The sender's NAT, as measured before ICE. */
+  nat?:
+    | NatBehavior
+    | undefined;
+  /** Each candidate pair the sender's ICE agent checked; at most 64. */
+  pairs: PairResult[];
+}
+
+/** How many local candidates of one type a peer gathered. */
+export interface CandidateCount {
+  /** "host", "srflx", "prflx" or "relay". */
+  type: string;
+  /** How many. */
+  count: number;
+}
+
+/** What one STUN or TURN server answered a peer. */
+export interface ServerAnswer {
+  /** The server's URL, e.g. "stun:host:3478" or "turns:host:443". */
+  url: string;
+  /**
+   * "answered", "allocated", "refused", "no-answer", "tls-untrusted", "tls-expired",
+   * "tls-wrong-name" or "error".
+   */
+  outcome: string;
+  /** Details: the mapped or relayed address, an error code and reason, a TLS error. */
+  detail: string;
+}
+
+/** A peer's NAT behaviour, measured with STUN Binding requests before ICE. */
+export interface NatBehavior {
+  /** How the NAT maps one local port to public ones. */
+  mapping: NatMapping;
+  /** Which packets the NAT lets in. */
+  filtering: NatFiltering;
+  /** The public address and port the first STUN server saw, "ip:port"; empty when none answered. */
+  mappedAddress: string;
+  /**
+   * How many different server addresses (not ports) answered: two are needed to tell
+   * endpoint-independent from address-dependent mapping.
+   */
+  serverAddresses: number;
+  /** A sentence for people: what was asked, what came back. */
+  detail: string;
+}
+
+/** How one ICE candidate pair fared. */
+export interface PairResult {
+  /** The local candidate: "type protocol ip:port". */
+  local: string;
+  /** The remote candidate: "type protocol ip:port". */
+  remote: string;
+  /** "frozen", "waiting", "in-progress", "succeeded" or "failed". */
+  state: string;
+  /** Connectivity checks sent, retransmissions included. */
+  checksSent: number;
+  /** Responses received to them. */
+  checksAnswered: number;
+  /** The last measured round trip in milliseconds; 0 when none. */
+  rttMs: number;
+  /** Why it failed: "no answer", "answered from another address"…; empty otherwise. */
+  failure: string;
 }
 
 /** A session description (RFC 8829). */
@@ -1090,6 +1286,9 @@ export const Signal: MessageFns<Signal> = {
       case "text":
         writer.uint32(42).string(message.kind.value);
         break;
+      case "report":
+        EvidenceReport.encode(message.kind.value, writer.uint32(50).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1147,6 +1346,14 @@ export const Signal: MessageFns<Signal> = {
             message.kind = { $case: "text", value: reader.string() };
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.kind = { $case: "report", value: EvidenceReport.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1173,6 +1380,8 @@ export const Signal: MessageFns<Signal> = {
         ? { $case: "bye", value: Bye.fromJSON(object.bye) }
         : isSet(object.text)
         ? { $case: "text", value: globalThis.String(object.text) }
+        : isSet(object.report)
+        ? { $case: "report", value: EvidenceReport.fromJSON(object.report) }
         : undefined,
     };
   },
@@ -1189,6 +1398,8 @@ export const Signal: MessageFns<Signal> = {
       obj.bye = Bye.toJSON(message.kind.value);
     } else if (message.kind?.$case === "text") {
       obj.text = message.kind.value;
+    } else if (message.kind?.$case === "report") {
+      obj.report = EvidenceReport.toJSON(message.kind.value);
     }
     return obj;
   },
@@ -1229,7 +1440,711 @@ export const Signal: MessageFns<Signal> = {
         }
         break;
       }
+      case "report": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "report", value: EvidenceReport.fromPartial(object.kind.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseEvidenceReport(): EvidenceReport {
+  return {
+    connected: false,
+    reason: "",
+    message: "",
+    phase: "",
+    candidates: [],
+    servers: [],
+    nat: undefined,
+    pairs: [],
+  };
+}
+
+export const EvidenceReport: MessageFns<EvidenceReport> = {
+  encode(message: EvidenceReport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.connected !== false) {
+      writer.uint32(8).bool(message.connected);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.message !== "") {
+      writer.uint32(26).string(message.message);
+    }
+    if (message.phase !== "") {
+      writer.uint32(34).string(message.phase);
+    }
+    for (const v of message.candidates) {
+      CandidateCount.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.servers) {
+      ServerAnswer.encode(v!, writer.uint32(50).fork()).join();
+    }
+    if (message.nat !== undefined) {
+      NatBehavior.encode(message.nat, writer.uint32(58).fork()).join();
+    }
+    for (const v of message.pairs) {
+      PairResult.encode(v!, writer.uint32(66).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EvidenceReport {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvidenceReport();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.connected = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.phase = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.candidates.push(CandidateCount.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.servers.push(ServerAnswer.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.nat = NatBehavior.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.pairs.push(PairResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EvidenceReport {
+    return {
+      connected: isSet(object.connected) ? globalThis.Boolean(object.connected) : false,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      phase: isSet(object.phase) ? globalThis.String(object.phase) : "",
+      candidates: globalThis.Array.isArray(object?.candidates)
+        ? object.candidates.map((e: any) => CandidateCount.fromJSON(e))
+        : [],
+      servers: globalThis.Array.isArray(object?.servers)
+        ? object.servers.map((e: any) => ServerAnswer.fromJSON(e))
+        : [],
+      nat: isSet(object.nat) ? NatBehavior.fromJSON(object.nat) : undefined,
+      pairs: globalThis.Array.isArray(object?.pairs) ? object.pairs.map((e: any) => PairResult.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: EvidenceReport): unknown {
+    const obj: any = {};
+    if (message.connected !== false) {
+      obj.connected = message.connected;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.phase !== "") {
+      obj.phase = message.phase;
+    }
+    if (message.candidates?.length) {
+      obj.candidates = message.candidates.map((e) => CandidateCount.toJSON(e));
+    }
+    if (message.servers?.length) {
+      obj.servers = message.servers.map((e) => ServerAnswer.toJSON(e));
+    }
+    if (message.nat !== undefined) {
+      obj.nat = NatBehavior.toJSON(message.nat);
+    }
+    if (message.pairs?.length) {
+      obj.pairs = message.pairs.map((e) => PairResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EvidenceReport>, I>>(base?: I): EvidenceReport {
+    return EvidenceReport.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EvidenceReport>, I>>(object: I): EvidenceReport {
+    const message = createBaseEvidenceReport();
+    message.connected = object.connected ?? false;
+    message.reason = object.reason ?? "";
+    message.message = object.message ?? "";
+    message.phase = object.phase ?? "";
+    message.candidates = object.candidates?.map((e) => CandidateCount.fromPartial(e)) || [];
+    message.servers = object.servers?.map((e) => ServerAnswer.fromPartial(e)) || [];
+    message.nat = (object.nat !== undefined && object.nat !== null) ? NatBehavior.fromPartial(object.nat) : undefined;
+    message.pairs = object.pairs?.map((e) => PairResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCandidateCount(): CandidateCount {
+  return { type: "", count: 0 };
+}
+
+export const CandidateCount: MessageFns<CandidateCount> = {
+  encode(message: CandidateCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== "") {
+      writer.uint32(10).string(message.type);
+    }
+    if (message.count !== 0) {
+      writer.uint32(16).uint32(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CandidateCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCandidateCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CandidateCount {
+    return {
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: CandidateCount): unknown {
+    const obj: any = {};
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CandidateCount>, I>>(base?: I): CandidateCount {
+    return CandidateCount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CandidateCount>, I>>(object: I): CandidateCount {
+    const message = createBaseCandidateCount();
+    message.type = object.type ?? "";
+    message.count = object.count ?? 0;
+    return message;
+  },
+};
+
+function createBaseServerAnswer(): ServerAnswer {
+  return { url: "", outcome: "", detail: "" };
+}
+
+export const ServerAnswer: MessageFns<ServerAnswer> = {
+  encode(message: ServerAnswer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.url !== "") {
+      writer.uint32(10).string(message.url);
+    }
+    if (message.outcome !== "") {
+      writer.uint32(18).string(message.outcome);
+    }
+    if (message.detail !== "") {
+      writer.uint32(26).string(message.detail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ServerAnswer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseServerAnswer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.outcome = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ServerAnswer {
+    return {
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+      outcome: isSet(object.outcome) ? globalThis.String(object.outcome) : "",
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+    };
+  },
+
+  toJSON(message: ServerAnswer): unknown {
+    const obj: any = {};
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    if (message.outcome !== "") {
+      obj.outcome = message.outcome;
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ServerAnswer>, I>>(base?: I): ServerAnswer {
+    return ServerAnswer.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ServerAnswer>, I>>(object: I): ServerAnswer {
+    const message = createBaseServerAnswer();
+    message.url = object.url ?? "";
+    message.outcome = object.outcome ?? "";
+    message.detail = object.detail ?? "";
+    return message;
+  },
+};
+
+function createBaseNatBehavior(): NatBehavior {
+  return { mapping: 0, filtering: 0, mappedAddress: "", serverAddresses: 0, detail: "" };
+}
+
+export const NatBehavior: MessageFns<NatBehavior> = {
+  encode(message: NatBehavior, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.mapping !== 0) {
+      writer.uint32(8).int32(message.mapping);
+    }
+    if (message.filtering !== 0) {
+      writer.uint32(16).int32(message.filtering);
+    }
+    if (message.mappedAddress !== "") {
+      writer.uint32(26).string(message.mappedAddress);
+    }
+    if (message.serverAddresses !== 0) {
+      writer.uint32(32).uint32(message.serverAddresses);
+    }
+    if (message.detail !== "") {
+      writer.uint32(42).string(message.detail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NatBehavior {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNatBehavior();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.mapping = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.filtering = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.mappedAddress = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.serverAddresses = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NatBehavior {
+    return {
+      mapping: isSet(object.mapping) ? natMappingFromJSON(object.mapping) : 0,
+      filtering: isSet(object.filtering) ? natFilteringFromJSON(object.filtering) : 0,
+      mappedAddress: isSet(object.mappedAddress)
+        ? globalThis.String(object.mappedAddress)
+        : isSet(object.mapped_address)
+        ? globalThis.String(object.mapped_address)
+        : "",
+      serverAddresses: isSet(object.serverAddresses)
+        ? globalThis.Number(object.serverAddresses)
+        : isSet(object.server_addresses)
+        ? globalThis.Number(object.server_addresses)
+        : 0,
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+    };
+  },
+
+  toJSON(message: NatBehavior): unknown {
+    const obj: any = {};
+    if (message.mapping !== 0) {
+      obj.mapping = natMappingToJSON(message.mapping);
+    }
+    if (message.filtering !== 0) {
+      obj.filtering = natFilteringToJSON(message.filtering);
+    }
+    if (message.mappedAddress !== "") {
+      obj.mappedAddress = message.mappedAddress;
+    }
+    if (message.serverAddresses !== 0) {
+      obj.serverAddresses = Math.round(message.serverAddresses);
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NatBehavior>, I>>(base?: I): NatBehavior {
+    return NatBehavior.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NatBehavior>, I>>(object: I): NatBehavior {
+    const message = createBaseNatBehavior();
+    message.mapping = object.mapping ?? 0;
+    message.filtering = object.filtering ?? 0;
+    message.mappedAddress = object.mappedAddress ?? "";
+    message.serverAddresses = object.serverAddresses ?? 0;
+    message.detail = object.detail ?? "";
+    return message;
+  },
+};
+
+function createBasePairResult(): PairResult {
+  return { local: "", remote: "", state: "", checksSent: 0, checksAnswered: 0, rttMs: 0, failure: "" };
+}
+
+export const PairResult: MessageFns<PairResult> = {
+  encode(message: PairResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.local !== "") {
+      writer.uint32(10).string(message.local);
+    }
+    if (message.remote !== "") {
+      writer.uint32(18).string(message.remote);
+    }
+    if (message.state !== "") {
+      writer.uint32(26).string(message.state);
+    }
+    if (message.checksSent !== 0) {
+      writer.uint32(32).uint32(message.checksSent);
+    }
+    if (message.checksAnswered !== 0) {
+      writer.uint32(40).uint32(message.checksAnswered);
+    }
+    if (message.rttMs !== 0) {
+      writer.uint32(49).double(message.rttMs);
+    }
+    if (message.failure !== "") {
+      writer.uint32(58).string(message.failure);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PairResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePairResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.local = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.remote = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.checksSent = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.checksAnswered = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.rttMs = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.failure = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PairResult {
+    return {
+      local: isSet(object.local) ? globalThis.String(object.local) : "",
+      remote: isSet(object.remote) ? globalThis.String(object.remote) : "",
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      checksSent: isSet(object.checksSent)
+        ? globalThis.Number(object.checksSent)
+        : isSet(object.checks_sent)
+        ? globalThis.Number(object.checks_sent)
+        : 0,
+      checksAnswered: isSet(object.checksAnswered)
+        ? globalThis.Number(object.checksAnswered)
+        : isSet(object.checks_answered)
+        ? globalThis.Number(object.checks_answered)
+        : 0,
+      rttMs: isSet(object.rttMs)
+        ? globalThis.Number(object.rttMs)
+        : isSet(object.rtt_ms)
+        ? globalThis.Number(object.rtt_ms)
+        : 0,
+      failure: isSet(object.failure) ? globalThis.String(object.failure) : "",
+    };
+  },
+
+  toJSON(message: PairResult): unknown {
+    const obj: any = {};
+    if (message.local !== "") {
+      obj.local = message.local;
+    }
+    if (message.remote !== "") {
+      obj.remote = message.remote;
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.checksSent !== 0) {
+      obj.checksSent = Math.round(message.checksSent);
+    }
+    if (message.checksAnswered !== 0) {
+      obj.checksAnswered = Math.round(message.checksAnswered);
+    }
+    if (message.rttMs !== 0) {
+      obj.rttMs = floatToJson(message.rttMs);
+    }
+    if (message.failure !== "") {
+      obj.failure = message.failure;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PairResult>, I>>(base?: I): PairResult {
+    return PairResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PairResult>, I>>(object: I): PairResult {
+    const message = createBasePairResult();
+    message.local = object.local ?? "";
+    message.remote = object.remote ?? "";
+    message.state = object.state ?? "";
+    message.checksSent = object.checksSent ?? 0;
+    message.checksAnswered = object.checksAnswered ?? 0;
+    message.rttMs = object.rttMs ?? 0;
+    message.failure = object.failure ?? "";
     return message;
   },
 };
@@ -2596,6 +3511,10 @@ export const SignalingServiceClient = makeGenericClientConstructor(
   service: typeof SignalingServiceService;
   serviceName: string;
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
