@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { build, type BuildOptions } from "esbuild";
+import { embedProtos } from "./embed-protos.ts";
 import { ROOT } from "./peer-process.ts";
 
 const DIST = join(ROOT, "dist");
@@ -24,11 +25,14 @@ const common: BuildOptions = {
   absWorkingDir: ROOT,
 };
 
+/** The server reads .proto files (health, reflection) at start: its bundles carry them inside. */
+const serverPlugins = [embedProtos(ROOT)];
+
 /** Bundled CommonJS packages call require(); an ES module has none, so make one. */
 const ESM_REQUIRE = "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);";
 
 async function buildNodeBundle(): Promise<void> {
-  await build({ ...common, entryPoints: ["cli/ice-test.ts"], format: "esm", outfile: join(DIST, "ice-test.mjs"), banner: { js: `#!/usr/bin/env node\n${ESM_REQUIRE}` } });
+  await build({ ...common, entryPoints: ["cli/ice-test.ts"], plugins: serverPlugins, format: "esm", outfile: join(DIST, "ice-test.mjs"), banner: { js: `#!/usr/bin/env node\n${ESM_REQUIRE}` } });
   chmodSync(join(DIST, "ice-test.mjs"), 0o755);
 }
 
@@ -48,6 +52,7 @@ async function buildExecutable(): Promise<void> {
   await build({
     ...common,
     entryPoints: ["cli/ice-test.ts"],
+    plugins: serverPlugins,
     format: "cjs",
     outfile: script,
     define: { "import.meta.url": "__iceTestUrl" },

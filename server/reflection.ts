@@ -5,12 +5,12 @@
 // proto-loader describes one file per package and leaves each file's `dependency` list empty
 // (grpc-node issue 2595); tools that link descriptors strictly, as grpcurl does, then cannot
 // resolve google.protobuf.Timestamp. withDependencies() fills the lists in.
-import { createRequire } from "node:module";
 import { dirname, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type * as grpc from "@grpc/grpc-js";
 import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
+import descriptor from "protobufjs/ext/descriptor/index.js";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 
 export const SIGNALING_SERVICE_NAME = "icetest.signaling.v1.SignalingService";
@@ -20,8 +20,9 @@ const SIGNALING_PROTO = "icetest/signaling/v1/signaling.proto";
 // grpc-health-check ships health/v1/health.proto under its own proto/ folder.
 const HEALTH_PROTO_DIR = dirname(dirname(dirname(healthProtoPath)));
 
-// protobufjs's descriptor codec, the one proto-loader and @grpc/reflection use themselves.
-const { FileDescriptorProto } = createRequire(import.meta.url)("protobufjs/ext/descriptor") as { FileDescriptorProto: DescriptorCodec };
+// protobufjs's descriptor codec, the one proto-loader and @grpc/reflection use themselves (imported,
+// not required at run time, so that bundles carry it).
+const { FileDescriptorProto } = descriptor as unknown as { FileDescriptorProto: DescriptorCodec };
 
 interface DescriptorCodec {
   decode(bytes: Uint8Array): FileDescriptor;

@@ -5,7 +5,7 @@ import { createRequire } from "node:module";
 import * as grpc from "@grpc/grpc-js";
 import { loadFileDescriptorSetFromBuffer } from "@grpc/proto-loader";
 import t from "tap";
-import { healthClient, reflectionClient, type HealthStatus, type ReflectionResponse } from "./fixtures/grpc-tools.ts";
+import { check, healthClient, reflect } from "./fixtures/grpc-tools.ts";
 import { startTestServer } from "./fixtures/server.ts";
 
 const require = createRequire(import.meta.url);
@@ -21,27 +21,6 @@ interface FileDescriptor {
 }
 
 const SIGNALING = "icetest.signaling.v1.SignalingService";
-
-function check(client: ReturnType<typeof healthClient>, service: string): Promise<HealthStatus> {
-  return new Promise((resolve, reject) => client.check({ service }, (err, res) => (err ? reject(err) : resolve(res!.status))));
-}
-
-/** One request on a ServerReflectionInfo stream, as grpcurl sends it. */
-async function reflect(address: string, version: "v1" | "v1alpha", request: Record<string, string>): Promise<ReflectionResponse> {
-  const client = reflectionClient(address, version);
-  try {
-    const stream = client.ServerReflectionInfo();
-    const answer = new Promise<ReflectionResponse>((resolve, reject) => {
-      stream.once("data", resolve);
-      stream.once("error", reject);
-    });
-    stream.write(request);
-    stream.end();
-    return await answer;
-  } finally {
-    client.close();
-  }
-}
 
 t.test("health answers SERVING for the server and the signaling service, NOT_FOUND for others", async (t) => {
   const server = await startTestServer(t, { stunPort: null });
