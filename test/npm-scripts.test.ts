@@ -26,7 +26,7 @@ t.test("SIGTERM to npm run server stops the server itself and leaves no process 
 
   npm.child.kill("SIGTERM");
   await npm.exited;
-  t.match(npm.lines.join("\n"), /stopping signal=SIGTERM[\s\S]*stopped/, "the server got SIGTERM and shut down cleanly");
+  t.match(npm.lines.join("\n"), /"event":"stopping".*"signal":"SIGTERM"[\s\S]*"event":"stopped"/, "the server got SIGTERM and shut down cleanly");
   await until(() => !existsSync(`/proc/${server[0]}`), () => `process ${server[0]} is still running`);
   t.pass("the server process is gone");
 });
