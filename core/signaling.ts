@@ -31,8 +31,11 @@ export interface SignalingConnection {
 export type StreamNotes = Pick<ResumeHooks, "onBreak" | "onResumed">;
 
 export class SignalingChannel {
-  private readonly client: SignalingServiceClient;
-  private readonly target: SignalingTarget;
+  /** The instances we may use (one unless --signaling-addr listed several), one client each. */
+  private readonly targets: readonly SignalingTarget[];
+  private readonly clients: readonly SignalingServiceClient[];
+  /** The instance every call goes to; it moves on when that one stops answering. */
+  private current = 0;
   private readonly connection: SignalingConnection;
   private token = "";
   private stream: ResumableStream | undefined;
@@ -40,27 +43,50 @@ export class SignalingChannel {
   private sendChain: Promise<unknown> = Promise.resolve();
 
   constructor(connection: SignalingConnection) {
-    this.target = connection.target;
+    this.targets = [connection.target, ...(connection.target.failover ?? [])];
     this.connection = connection;
-    const security = channelSecurity(connection.target, connection);
-    const options: Record<string, string | number> = {
-      "grpc.keepalive_time_ms": 20_000,
-      "grpc.keepalive_timeout_ms": 10_000,
-      ...security.options,
-    };
-    this.client = new SignalingServiceClient(connection.target.address, security.credentials, options);
+    this.clients = this.targets.map((target) => {
+      const security = channelSecurity(target, connection);
+      const options: Record<string, string | number> = {
+        "grpc.keepalive_time_ms": 20_000,
+        "grpc.keepalive_timeout_ms": 10_000,
+        ...security.options,
+      };
+      return new SignalingServiceClient(target.address, security.credentials, options);
+    });
   }
 
+  private get target(): SignalingTarget {
+    return this.targets[this.current]!;
+  }
+
+  private get client(): SignalingServiceClient {
+    return this.clients[this.current]!;
+  }
+
+  /** Registers on the first instance that answers. */
   async register(room: string, peerId: string | undefined, client: ClientInfo): Promise<RegisterResponse> {
-    const response = await this.unary<RegisterResponse>("Register", (callback) =>
-      this.client.register({ room, peerId: peerId ?? "", client }, this.metadata(true), { deadline: deadline() }, callback),
-    ).catch(async (failure: PeerFailure) => {
-      // The first call is where a wrong address, scheme or certificate shows: find out which.
-      const err = failure.cause as ServiceError;
-      throw isConnectionFailure(err) ? await explainConnectionFailure(this.target, this.connection, err) : failure;
-    });
-    this.token = response.sessionToken;
-    return response;
+    let first: ServiceError | undefined;
+    for (;;) {
+      try {
+        const response = await this.unary<RegisterResponse>("Register", (callback) =>
+          this.client.register({ room, peerId: peerId ?? "", client }, this.metadata(true), { deadline: deadline() }, callback),
+        );
+        this.token = response.sessionToken;
+        return response;
+      } catch (failure) {
+        const err = (failure as PeerFailure).cause as ServiceError;
+        if (!isConnectionFailure(err)) throw failure;
+        first ??= err;
+        if (this.current + 1 < this.targets.length) {
+          this.current++;
+          continue;
+        }
+        // The first call is where a wrong address, scheme or certificate shows: find out which.
+        this.current = 0;
+        throw await explainConnectionFailure(this.target, this.connection, first);
+      }
+    }
   }
 
   /**
@@ -74,6 +100,7 @@ export class SignalingChannel {
       onEnd,
       failure: (err) => this.failure("Subscribe", err),
       closedByServer: () => this.closedByServer(),
+      onUnreachable: () => this.moveOn(),
       ...notes,
     });
     this.stream = stream;
@@ -102,7 +129,12 @@ export class SignalingChannel {
         this.client.leave({ sessionToken: this.token }, this.metadata(false), { deadline: Date.now() + 2000 }, callback),
       ).catch(() => undefined);
     }
-    this.client.close();
+    this.clients.forEach((client) => client.close());
+  }
+
+  /** The next instance in the list (round robin): sessions are shared, so the token is valid there too. */
+  private moveOn(): void {
+    this.current = (this.current + 1) % this.targets.length;
   }
 
   /** The API key on every call; the token only where rooms are entered. */
