@@ -1,6 +1,6 @@
 // The peer's side of the signaling contract: register, one Subscribe stream, ordered sends, leave.
 // Every gRPC failure becomes one PeerFailure("signaling") with a sentence a person can act on.
-import { Metadata, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import {
   SignalingServiceClient,
   type ClientInfo,
@@ -94,13 +94,17 @@ export class SignalingChannel {
    * in order; `onEnd` is told once, with a failure unless the stream was closed by us.
    */
   subscribe(onEvent: (event: SubscribeResponse) => void, onEnd: (failure?: PeerFailure) => void, notes: StreamNotes = {}): void {
+    let on = this.current;
     const stream = new ResumableStream({
-      open: (resumeAfter) => this.client.subscribe({ sessionToken: this.token, resumeAfterSequence: resumeAfter }, this.metadata(false)),
+      open: (resumeAfter) => {
+        on = this.current;
+        return this.client.subscribe({ sessionToken: this.token, resumeAfterSequence: resumeAfter }, this.metadata(false));
+      },
       onEvent,
       onEnd,
       failure: (err) => this.failure("Subscribe", err),
       closedByServer: () => this.closedByServer(),
-      onUnreachable: () => this.moveOn(),
+      onUnreachable: () => this.moveOn(on),
       ...notes,
     });
     this.stream = stream;
@@ -109,13 +113,28 @@ export class SignalingChannel {
 
   /** Queues one signal; the returned promise settles when the server has accepted it. */
   send(toPeerId: string, signal: Signal): Promise<void> {
-    const sent = this.sendChain.then(() =>
-      this.unary<unknown>("SendMessage", (callback) =>
-        this.client.sendMessage({ sessionToken: this.token, toPeerId, signal }, this.metadata(false), { deadline: deadline() }, callback),
-      ),
-    );
+    const sent = this.sendChain.then(() => this.sendAnywhere(toPeerId, signal));
     this.sendChain = sent.catch(() => undefined);
     return sent.then(() => undefined);
+  }
+
+  /**
+   * A send that never left (no connection to the instance) is repeated on the next instance; one
+   * that may have arrived is not, since it could then be delivered twice.
+   */
+  private async sendAnywhere(toPeerId: string, signal: Signal): Promise<void> {
+    for (let tried = 1; ; tried++) {
+      const on = this.current;
+      try {
+        await this.unary<unknown>("SendMessage", (callback) =>
+          this.client.sendMessage({ sessionToken: this.token, toPeerId, signal }, this.metadata(false), { deadline: deadline() }, callback),
+        );
+        return;
+      } catch (failure) {
+        if (tried >= this.targets.length || !neverSent((failure as PeerFailure).cause as ServiceError)) throw failure;
+        this.moveOn(on);
+      }
+    }
   }
 
   /** Leaves the room and closes everything; never throws, since it runs on the way out. */
@@ -132,9 +151,12 @@ export class SignalingChannel {
     this.clients.forEach((client) => client.close());
   }
 
-  /** The next instance in the list (round robin): sessions are shared, so the token is valid there too. */
-  private moveOn(): void {
-    this.current = (this.current + 1) % this.targets.length;
+  /**
+   * The next instance after the one that failed (round robin): sessions are shared, so the token is
+   * valid there too. A failure seen late, after another call moved on already, moves nothing.
+   */
+  private moveOn(failed: number): void {
+    if (this.current === failed) this.current = (failed + 1) % this.targets.length;
   }
 
   /** The API key on every call; the token only where rooms are entered. */
@@ -158,6 +180,11 @@ export class SignalingChannel {
   private failure(method: string, err: ServiceError): PeerFailure {
     return rpcFailure(this.target, method, err);
   }
+}
+
+/** grpc-js's words for a call it failed before sending: no connection to the instance at all. */
+function neverSent(err: ServiceError): boolean {
+  return err.code === status.UNAVAILABLE && /No connection established/.test(err.details);
 }
 
 function deadline(): number {

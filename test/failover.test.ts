@@ -7,6 +7,9 @@ import { loopbackFlags, resultOf, runCli, uniqueRoom, type RunEvent } from "./fi
 import { REDIS_MISSING, startRedis } from "./fixtures/redis.ts";
 import { startTestServer } from "./fixtures/server.ts";
 import { spawnPeer } from "../scripts/peer-process.ts";
+import { parseSignalingAddr } from "../core/options.ts";
+import { SignalingChannel } from "../core/signaling.ts";
+import type { SubscribeResponse } from "../gen/icetest/signaling/v1/signaling.ts";
 
 /** Generous: CI machines are shared, and a CLI peer takes seconds just to start there. */
 const DEADLINE_MS = 60_000;
@@ -69,4 +72,58 @@ t.test("its instance killed while the answerer waits: it resumes on the next lis
   t.equal(answered.code, 0, `the answerer connected after moving to the surviving instance (stderr: ${answered.stderr.join(" ")})`);
   t.ok(answered.events.some((e) => e.event === "signaling-resumed"), "the answerer's report says its stream resumed");
   t.equal(answered.events.filter((e) => e.event === "subscribed").length, 1, "the resume did not start the session over");
+});
+
+/** Every text message a channel receives, in order; waits for one with a deadline. */
+function textsOf(channel: SignalingChannel): { texts: string[]; arrived(text: string): Promise<void> } {
+  const texts: string[] = [];
+  const waiters = new Map<string, () => void>();
+  const subscribed = new Promise<void>((resolve, reject) => {
+    channel.subscribe(
+      (event: SubscribeResponse) => {
+        if (event.event?.$case === "subscribed") resolve();
+        const kind = event.event?.$case === "message" ? event.event.value.signal?.kind : undefined;
+        if (kind?.$case !== "text") return;
+        texts.push(kind.value);
+        waiters.get(kind.value)?.();
+      },
+      (failure) => failure && reject(failure),
+    );
+  });
+  const arrived = (text: string) =>
+    subscribed.then(() =>
+      texts.includes(text)
+        ? undefined
+        : new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`"${text}" did not arrive within ${DEADLINE_MS} ms (got ${texts.join(", ")})`)), DEADLINE_MS);
+            waiters.set(text, () => (clearTimeout(timer), resolve()));
+          }),
+    );
+  return { texts, arrived };
+}
+
+const CLIENT = { name: "failover-test", version: "0", runtime: "node" };
+const text = (value: string) => ({ kind: { $case: "text" as const, value } });
+
+t.test("a send to a dead instance, refused before it left, goes to the next listed instance and arrives once", async (t) => {
+  const { url } = await startRedis(t);
+  const doomed = await startServerProcess(t, ["--redis", url, ...LIMIT_FLAGS]);
+  const survivor = await startTestServer(t, { redis: url, limits: LIMITS });
+  const room = uniqueRoom("failover-send");
+  const alice = new SignalingChannel({ target: parseSignalingAddr(`http://${doomed.address},http://${survivor.address}`) });
+  const bob = new SignalingChannel({ target: parseSignalingAddr(`http://${survivor.address}`) });
+  t.teardown(() => Promise.all([alice.close(), bob.close()]));
+
+  await alice.register(room, "alice", CLIENT);
+  await bob.register(room, "bob", CLIENT);
+  const inbox = textsOf(bob);
+  await alice.send("bob", text("before"));
+  await inbox.arrived("before");
+
+  doomed.process.child.kill("SIGKILL");
+  await doomed.process.exited;
+  await alice.send("bob", text("after"));
+  await alice.send("bob", text("last"));
+  await inbox.arrived("last");
+  t.same(inbox.texts, ["before", "after", "last"], "every message arrived once, in order, the later ones through the surviving instance");
 });
