@@ -13,6 +13,8 @@ export interface SignalingTarget {
   readonly address: string;
   readonly host: string;
   readonly tls: boolean;
+  /** More instances of the same service (sharing sessions through Redis), tried in turn when the current one stops answering. */
+  readonly failover?: readonly SignalingTarget[];
 }
 
 export interface PeerOptions {
@@ -56,7 +58,7 @@ export const DEFAULT_WAIT = "5m";
 /** The peer's flags: adding one is one entry here, and --help follows. */
 export const PEER_FLAGS: readonly FlagSpec[] = [
   { name: "role", kind: "string", value: "offerer|answerer", help: "which side to play (required); either side may start first" },
-  { name: "signaling-addr", kind: "string", value: "URL", help: "https://host:port (TLS) or http://host:port (plaintext);\nhttps://203.0.113.7:443 and https://[2001:db8::1]:443 work too", default: DEFAULT_SIGNALING_ADDR },
+  { name: "signaling-addr", kind: "string", value: "URL", help: "https://host:port (TLS) or http://host:port (plaintext);\nhttps://203.0.113.7:443 and https://[2001:db8::1]:443 work too;\na comma-separated list (same scheme) names instances sharing\nsessions (--redis): the peer moves to the next when one dies", default: DEFAULT_SIGNALING_ADDR },
   { name: "room", kind: "string", value: "NAME", help: "meet peers in this room", default: DEFAULT_ROOM },
   { name: "id", kind: "string", value: "ID", help: "ask for this peer id (default: the server chooses)" },
   { name: "peer", kind: "string", value: "ID", help: "meet only this peer id" },
@@ -159,7 +161,17 @@ function parseRole(value: string | undefined): Role {
   throw usageError(`--role must be offerer or answerer, not "${value}"`);
 }
 
+/** One URL, or a comma-separated list of instances of one service: the first is used first. */
 export function parseSignalingAddr(value: string): SignalingTarget {
+  const [first, ...rest] = value.split(",").map((part) => parseOneSignalingAddr(part.trim()));
+  if (!first) throw usageError("--signaling-addr needs a URL like https://host:443");
+  const other = rest.find((target) => target.tls !== first.tls);
+  if (other) throw usageError(`--signaling-addr lists both https:// and http:// URLs (${first.url}, ${other.url}): use one scheme for all instances`);
+  return rest.length > 0 ? { ...first, failover: rest } : first;
+}
+
+function parseOneSignalingAddr(value: string): SignalingTarget {
+  if (value === "") throw usageError("--signaling-addr has an empty entry: write URLs separated by single commas");
   let url: URL;
   try {
     url = new URL(value.includes("://") ? value : `https://${value}`);

@@ -27,6 +27,8 @@ export interface ResumeHooks {
   failure(err: ServiceError): PeerFailure;
   /** The failure to report when the server ends the stream without an error. */
   closedByServer(): PeerFailure;
+  /** The instance stopped answering (UNAVAILABLE, silence): the next attempts may go to another one. */
+  onUnreachable?(): void;
   /** A break and the resume that follows, for the report. */
   onBreak?(why: string, resumeAfter: bigint, attempt: number): void;
   onResumed?(resumeAfter: bigint): void;
@@ -98,6 +100,7 @@ export class ResumableStream {
       if (stream !== this.stream) return;
       this.stream = undefined;
       stream.cancel();
+      this.hooks.onUnreachable?.();
       this.reconnect(`no heartbeat for ${this.silenceMs} ms`);
     }, this.silenceMs);
   }
@@ -109,6 +112,7 @@ export class ResumableStream {
     if (!err) return this.fail(this.hooks.closedByServer());
     const resumable = this.last !== undefined && RETRYABLE.has(err.code) && this.attempts < MAX_ATTEMPTS;
     if (!resumable) return this.fail(this.hooks.failure(err));
+    if (err.code === status.UNAVAILABLE) this.hooks.onUnreachable?.();
     this.reconnect(`${status[err.code]}: ${err.details}`);
   }
 

@@ -1,6 +1,6 @@
 // The peer's side of the signaling contract: register, one Subscribe stream, ordered sends, leave.
 // Every gRPC failure becomes one PeerFailure("signaling") with a sentence a person can act on.
-import { Metadata, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import {
   SignalingServiceClient,
   type ClientInfo,
@@ -31,8 +31,11 @@ export interface SignalingConnection {
 export type StreamNotes = Pick<ResumeHooks, "onBreak" | "onResumed">;
 
 export class SignalingChannel {
-  private readonly client: SignalingServiceClient;
-  private readonly target: SignalingTarget;
+  /** The instances we may use (one unless --signaling-addr listed several), one client each. */
+  private readonly targets: readonly SignalingTarget[];
+  private readonly clients: readonly SignalingServiceClient[];
+  /** The instance every call goes to; it moves on when that one stops answering. */
+  private current = 0;
   private readonly connection: SignalingConnection;
   private token = "";
   private stream: ResumableStream | undefined;
@@ -40,27 +43,50 @@ export class SignalingChannel {
   private sendChain: Promise<unknown> = Promise.resolve();
 
   constructor(connection: SignalingConnection) {
-    this.target = connection.target;
+    this.targets = [connection.target, ...(connection.target.failover ?? [])];
     this.connection = connection;
-    const security = channelSecurity(connection.target, connection);
-    const options: Record<string, string | number> = {
-      "grpc.keepalive_time_ms": 20_000,
-      "grpc.keepalive_timeout_ms": 10_000,
-      ...security.options,
-    };
-    this.client = new SignalingServiceClient(connection.target.address, security.credentials, options);
+    this.clients = this.targets.map((target) => {
+      const security = channelSecurity(target, connection);
+      const options: Record<string, string | number> = {
+        "grpc.keepalive_time_ms": 20_000,
+        "grpc.keepalive_timeout_ms": 10_000,
+        ...security.options,
+      };
+      return new SignalingServiceClient(target.address, security.credentials, options);
+    });
   }
 
+  private get target(): SignalingTarget {
+    return this.targets[this.current]!;
+  }
+
+  private get client(): SignalingServiceClient {
+    return this.clients[this.current]!;
+  }
+
+  /** Registers on the first instance that answers. */
   async register(room: string, peerId: string | undefined, client: ClientInfo): Promise<RegisterResponse> {
-    const response = await this.unary<RegisterResponse>("Register", (callback) =>
-      this.client.register({ room, peerId: peerId ?? "", client }, this.metadata(true), { deadline: deadline() }, callback),
-    ).catch(async (failure: PeerFailure) => {
-      // The first call is where a wrong address, scheme or certificate shows: find out which.
-      const err = failure.cause as ServiceError;
-      throw isConnectionFailure(err) ? await explainConnectionFailure(this.target, this.connection, err) : failure;
-    });
-    this.token = response.sessionToken;
-    return response;
+    let first: ServiceError | undefined;
+    for (;;) {
+      try {
+        const response = await this.unary<RegisterResponse>("Register", (callback) =>
+          this.client.register({ room, peerId: peerId ?? "", client }, this.metadata(true), { deadline: deadline() }, callback),
+        );
+        this.token = response.sessionToken;
+        return response;
+      } catch (failure) {
+        const err = (failure as PeerFailure).cause as ServiceError;
+        if (!isConnectionFailure(err)) throw failure;
+        first ??= err;
+        if (this.current + 1 < this.targets.length) {
+          this.current++;
+          continue;
+        }
+        // The first call is where a wrong address, scheme or certificate shows: find out which.
+        this.current = 0;
+        throw await explainConnectionFailure(this.target, this.connection, first);
+      }
+    }
   }
 
   /**
@@ -68,12 +94,17 @@ export class SignalingChannel {
    * in order; `onEnd` is told once, with a failure unless the stream was closed by us.
    */
   subscribe(onEvent: (event: SubscribeResponse) => void, onEnd: (failure?: PeerFailure) => void, notes: StreamNotes = {}): void {
+    let on = this.current;
     const stream = new ResumableStream({
-      open: (resumeAfter) => this.client.subscribe({ sessionToken: this.token, resumeAfterSequence: resumeAfter }, this.metadata(false)),
+      open: (resumeAfter) => {
+        on = this.current;
+        return this.client.subscribe({ sessionToken: this.token, resumeAfterSequence: resumeAfter }, this.metadata(false));
+      },
       onEvent,
       onEnd,
       failure: (err) => this.failure("Subscribe", err),
       closedByServer: () => this.closedByServer(),
+      onUnreachable: () => this.moveOn(on),
       ...notes,
     });
     this.stream = stream;
@@ -82,13 +113,28 @@ export class SignalingChannel {
 
   /** Queues one signal; the returned promise settles when the server has accepted it. */
   send(toPeerId: string, signal: Signal): Promise<void> {
-    const sent = this.sendChain.then(() =>
-      this.unary<unknown>("SendMessage", (callback) =>
-        this.client.sendMessage({ sessionToken: this.token, toPeerId, signal }, this.metadata(false), { deadline: deadline() }, callback),
-      ),
-    );
+    const sent = this.sendChain.then(() => this.sendAnywhere(toPeerId, signal));
     this.sendChain = sent.catch(() => undefined);
     return sent.then(() => undefined);
+  }
+
+  /**
+   * A send that never left (no connection to the instance) is repeated on the next instance; one
+   * that may have arrived is not, since it could then be delivered twice.
+   */
+  private async sendAnywhere(toPeerId: string, signal: Signal): Promise<void> {
+    for (let tried = 1; ; tried++) {
+      const on = this.current;
+      try {
+        await this.unary<unknown>("SendMessage", (callback) =>
+          this.client.sendMessage({ sessionToken: this.token, toPeerId, signal }, this.metadata(false), { deadline: deadline() }, callback),
+        );
+        return;
+      } catch (failure) {
+        if (tried >= this.targets.length || !neverSent((failure as PeerFailure).cause as ServiceError)) throw failure;
+        this.moveOn(on);
+      }
+    }
   }
 
   /** Leaves the room and closes everything; never throws, since it runs on the way out. */
@@ -102,7 +148,15 @@ export class SignalingChannel {
         this.client.leave({ sessionToken: this.token }, this.metadata(false), { deadline: Date.now() + 2000 }, callback),
       ).catch(() => undefined);
     }
-    this.client.close();
+    this.clients.forEach((client) => client.close());
+  }
+
+  /**
+   * The next instance after the one that failed (round robin): sessions are shared, so the token is
+   * valid there too. A failure seen late, after another call moved on already, moves nothing.
+   */
+  private moveOn(failed: number): void {
+    if (this.current === failed) this.current = (failed + 1) % this.targets.length;
   }
 
   /** The API key on every call; the token only where rooms are entered. */
@@ -126,6 +180,11 @@ export class SignalingChannel {
   private failure(method: string, err: ServiceError): PeerFailure {
     return rpcFailure(this.target, method, err);
   }
+}
+
+/** grpc-js's words for a call it failed before sending: no connection to the instance at all. */
+function neverSent(err: ServiceError): boolean {
+  return err.code === status.UNAVAILABLE && /No connection established/.test(err.details);
 }
 
 function deadline(): number {

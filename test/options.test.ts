@@ -80,3 +80,11 @@ t.test("--help and --version are commands, not runs", async (t) => {
   t.equal(parseCommand(["-h"], noEnv).kind, "help");
   t.equal(parseCommand(["--version"], noEnv).kind, "version");
 });
+
+t.test("--signaling-addr takes a comma-separated list of instances of one service", async (t) => {
+  const target = run(["--role", "offerer", "--signaling-addr", "http://10.0.0.1:8090, http://10.0.0.2:8090"]).signaling;
+  t.equal(target.address, "10.0.0.1:8090", "the first listed instance is used first");
+  t.same(target.failover?.map((other) => other.address), ["10.0.0.2:8090"], "the others are kept, in order, for failover");
+  t.match(usageMessage(["--role", "offerer", "--signaling-addr", "https://a:443,http://b:80"]), /one scheme for all instances/, "mixed schemes are refused");
+  t.match(usageMessage(["--role", "offerer", "--signaling-addr", "http://a:80,,http://b:80"]), /empty entry/, "an empty entry is refused");
+});
