@@ -14,15 +14,19 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$icetest/signaling/v1/signaling.proto\x12\x14icetest.signaling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"b\n\x0fRegisterRequest\x12\x0c\n\x04room\x18\x01 \x01(\t\x12\x0f\n\x07peer_id\x18\x02 \x01(\t\x12\x30\n\x06\x63lient\x18\x03 \x01(\x0b\x32 .icetest.signaling.v1.ClientInfo\"<\n\nClientInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0f\n\x07runtime\x18\x03 \x01(\t\"\xad\x01\n\x10RegisterResponse\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12\x15\n\rsession_token\x18\x02 \x01(\t\x12\x34\n\x0bice_servers\x18\x03 \x03(\x0b\x32\x1f.icetest.signaling.v1.IceServer\x12-\n\x05peers\x18\x04 \x03(\x0b\x32\x1e.icetest.signaling.v1.PeerInfo\x12\x0c\n\x04room\x18\x05 \x01(\t\"?\n\tIceServer\x12\x0c\n\x04urls\x18\x01 \x03(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x12\n\ncredential\x18\x03 \x01(\t\"|\n\x08PeerInfo\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12\x30\n\x06\x63lient\x18\x02 \x01(\x0b\x32 .icetest.signaling.v1.ClientInfo\x12-\n\tjoined_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"m\n\x12SendMessageRequest\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12\x12\n\nto_peer_id\x18\x02 \x01(\t\x12,\n\x06signal\x18\x03 \x01(\x0b\x32\x1c.icetest.signaling.v1.Signal\"\'\n\x13SendMessageResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\"\x88\x02\n\x06Signal\x12?\n\x0b\x64\x65scription\x18\x01 \x01(\x0b\x32(.icetest.signaling.v1.SessionDescriptionH\x00\x12\x37\n\tcandidate\x18\x02 \x01(\x0b\x32\".icetest.signaling.v1.IceCandidateH\x00\x12\x42\n\x11\x65nd_of_candidates\x18\x03 \x01(\x0b\x32%.icetest.signaling.v1.EndOfCandidatesH\x00\x12(\n\x03\x62ye\x18\x04 \x01(\x0b\x32\x19.icetest.signaling.v1.ByeH\x00\x12\x0e\n\x04text\x18\x05 \x01(\tH\x00\x42\x06\n\x04kind\"N\n\x12SessionDescription\x12+\n\x04type\x18\x01 \x01(\x0e\x32\x1d.icetest.signaling.v1.SdpType\x12\x0b\n\x03sdp\x18\x02 \x01(\t\"\xad\x01\n\x0cIceCandidate\x12\x11\n\tcandidate\x18\x01 \x01(\t\x12\x14\n\x07sdp_mid\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x1d\n\x10sdp_m_line_index\x18\x03 \x01(\rH\x01\x88\x01\x01\x12\x1e\n\x11username_fragment\x18\x04 \x01(\tH\x02\x88\x01\x01\x42\n\n\x08_sdp_midB\x13\n\x11_sdp_m_line_indexB\x14\n\x12_username_fragment\",\n\x0f\x45ndOfCandidates\x12\x19\n\x11username_fragment\x18\x01 \x01(\t\"\x15\n\x03\x42ye\x12\x0e\n\x06reason\x18\x01 \x01(\t\")\n\x10SubscribeRequest\x12\x15\n\rsession_token\x18\x01 \x01(\t\"\xbb\x02\n\x11SubscribeResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12/\n\x0bserver_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\nsubscribed\x18\x03 \x01(\x0b\x32 .icetest.signaling.v1.SubscribedH\x00\x12\x34\n\x07message\x18\x04 \x01(\x0b\x32!.icetest.signaling.v1.PeerMessageH\x00\x12\x37\n\x0bpeer_joined\x18\x05 \x01(\x0b\x32 .icetest.signaling.v1.PeerJoinedH\x00\x12\x33\n\tpeer_left\x18\x06 \x01(\x0b\x32\x1e.icetest.signaling.v1.PeerLeftH\x00\x42\x07\n\x05\x65vent\"L\n\nSubscribed\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12-\n\x05peers\x18\x02 \x03(\x0b\x32\x1e.icetest.signaling.v1.PeerInfo\"Q\n\x0bPeerMessage\x12\x14\n\x0c\x66rom_peer_id\x18\x01 \x01(\t\x12,\n\x06signal\x18\x02 \x01(\x0b\x32\x1c.icetest.signaling.v1.Signal\":\n\nPeerJoined\x12,\n\x04peer\x18\x01 \x01(\x0b\x32\x1e.icetest.signaling.v1.PeerInfo\"+\n\x08PeerLeft\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"%\n\x0cLeaveRequest\x12\x15\n\rsession_token\x18\x01 \x01(\t\"\x0f\n\rLeaveResponse*z\n\x07SdpType\x12\x18\n\x14SDP_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0eSDP_TYPE_OFFER\x10\x01\x12\x13\n\x0fSDP_TYPE_ANSWER\x10\x02\x12\x15\n\x11SDP_TYPE_PRANSWER\x10\x03\x12\x15\n\x11SDP_TYPE_ROLLBACK\x10\x04\x32\x83\x03\n\x10SignalingService\x12Y\n\x08Register\x12%.icetest.signaling.v1.RegisterRequest\x1a&.icetest.signaling.v1.RegisterResponse\x12\x62\n\x0bSendMessage\x12(.icetest.signaling.v1.SendMessageRequest\x1a).icetest.signaling.v1.SendMessageResponse\x12^\n\tSubscribe\x12&.icetest.signaling.v1.SubscribeRequest\x1a\'.icetest.signaling.v1.SubscribeResponse0\x01\x12P\n\x05Leave\x12\".icetest.signaling.v1.LeaveRequest\x1a#.icetest.signaling.v1.LeaveResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$icetest/signaling/v1/signaling.proto\x12\x14icetest.signaling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"b\n\x0fRegisterRequest\x12\x0c\n\x04room\x18\x01 \x01(\t\x12\x0f\n\x07peer_id\x18\x02 \x01(\t\x12\x30\n\x06\x63lient\x18\x03 \x01(\x0b\x32 .icetest.signaling.v1.ClientInfo\"<\n\nClientInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0f\n\x07runtime\x18\x03 \x01(\t\"\xad\x01\n\x10RegisterResponse\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12\x15\n\rsession_token\x18\x02 \x01(\t\x12\x34\n\x0bice_servers\x18\x03 \x03(\x0b\x32\x1f.icetest.signaling.v1.IceServer\x12-\n\x05peers\x18\x04 \x03(\x0b\x32\x1e.icetest.signaling.v1.PeerInfo\x12\x0c\n\x04room\x18\x05 \x01(\t\"?\n\tIceServer\x12\x0c\n\x04urls\x18\x01 \x03(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x12\n\ncredential\x18\x03 \x01(\t\"|\n\x08PeerInfo\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12\x30\n\x06\x63lient\x18\x02 \x01(\x0b\x32 .icetest.signaling.v1.ClientInfo\x12-\n\tjoined_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"m\n\x12SendMessageRequest\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12\x12\n\nto_peer_id\x18\x02 \x01(\t\x12,\n\x06signal\x18\x03 \x01(\x0b\x32\x1c.icetest.signaling.v1.Signal\"\'\n\x13SendMessageResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\"\xc0\x02\n\x06Signal\x12?\n\x0b\x64\x65scription\x18\x01 \x01(\x0b\x32(.icetest.signaling.v1.SessionDescriptionH\x00\x12\x37\n\tcandidate\x18\x02 \x01(\x0b\x32\".icetest.signaling.v1.IceCandidateH\x00\x12\x42\n\x11\x65nd_of_candidates\x18\x03 \x01(\x0b\x32%.icetest.signaling.v1.EndOfCandidatesH\x00\x12(\n\x03\x62ye\x18\x04 \x01(\x0b\x32\x19.icetest.signaling.v1.ByeH\x00\x12\x0e\n\x04text\x18\x05 \x01(\tH\x00\x12\x36\n\x06report\x18\x06 \x01(\x0b\x32$.icetest.signaling.v1.EvidenceReportH\x00\x42\x06\n\x04kind\"\xa3\x02\n\x0e\x45videnceReport\x12\x11\n\tconnected\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\r\n\x05phase\x18\x04 \x01(\t\x12\x38\n\ncandidates\x18\x05 \x03(\x0b\x32$.icetest.signaling.v1.CandidateCount\x12\x33\n\x07servers\x18\x06 \x03(\x0b\x32\".icetest.signaling.v1.ServerAnswer\x12.\n\x03nat\x18\x07 \x01(\x0b\x32!.icetest.signaling.v1.NatBehavior\x12/\n\x05pairs\x18\x08 \x03(\x0b\x32 .icetest.signaling.v1.PairResult\"-\n\x0e\x43\x61ndidateCount\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\r\"<\n\x0cServerAnswer\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0f\n\x07outcome\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xb9\x01\n\x0bNatBehavior\x12\x31\n\x07mapping\x18\x01 \x01(\x0e\x32 .icetest.signaling.v1.NatMapping\x12\x35\n\tfiltering\x18\x02 \x01(\x0e\x32\".icetest.signaling.v1.NatFiltering\x12\x16\n\x0emapped_address\x18\x03 \x01(\t\x12\x18\n\x10server_addresses\x18\x04 \x01(\r\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"\x89\x01\n\nPairResult\x12\r\n\x05local\x18\x01 \x01(\t\x12\x0e\n\x06remote\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x13\n\x0b\x63hecks_sent\x18\x04 \x01(\r\x12\x17\n\x0f\x63hecks_answered\x18\x05 \x01(\r\x12\x0e\n\x06rtt_ms\x18\x06 \x01(\x01\x12\x0f\n\x07\x66\x61ilure\x18\x07 \x01(\t\"N\n\x12SessionDescription\x12+\n\x04type\x18\x01 \x01(\x0e\x32\x1d.icetest.signaling.v1.SdpType\x12\x0b\n\x03sdp\x18\x02 \x01(\t\"\xad\x01\n\x0cIceCandidate\x12\x11\n\tcandidate\x18\x01 \x01(\t\x12\x14\n\x07sdp_mid\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x1d\n\x10sdp_m_line_index\x18\x03 \x01(\rH\x01\x88\x01\x01\x12\x1e\n\x11username_fragment\x18\x04 \x01(\tH\x02\x88\x01\x01\x42\n\n\x08_sdp_midB\x13\n\x11_sdp_m_line_indexB\x14\n\x12_username_fragment\",\n\x0f\x45ndOfCandidates\x12\x19\n\x11username_fragment\x18\x01 \x01(\t\"\x15\n\x03\x42ye\x12\x0e\n\x06reason\x18\x01 \x01(\t\"g\n\x10SubscribeRequest\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12\"\n\x15resume_after_sequence\x18\x02 \x01(\x04H\x00\x88\x01\x01\x42\x18\n\x16_resume_after_sequence\"\xf1\x02\n\x11SubscribeResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12/\n\x0bserver_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\nsubscribed\x18\x03 \x01(\x0b\x32 .icetest.signaling.v1.SubscribedH\x00\x12\x34\n\x07message\x18\x04 \x01(\x0b\x32!.icetest.signaling.v1.PeerMessageH\x00\x12\x37\n\x0bpeer_joined\x18\x05 \x01(\x0b\x32 .icetest.signaling.v1.PeerJoinedH\x00\x12\x33\n\tpeer_left\x18\x06 \x01(\x0b\x32\x1e.icetest.signaling.v1.PeerLeftH\x00\x12\x34\n\theartbeat\x18\x07 \x01(\x0b\x32\x1f.icetest.signaling.v1.HeartbeatH\x00\x42\x07\n\x05\x65vent\" \n\tHeartbeat\x12\x13\n\x0binterval_ms\x18\x01 \x01(\r\"L\n\nSubscribed\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12-\n\x05peers\x18\x02 \x03(\x0b\x32\x1e.icetest.signaling.v1.PeerInfo\"Q\n\x0bPeerMessage\x12\x14\n\x0c\x66rom_peer_id\x18\x01 \x01(\t\x12,\n\x06signal\x18\x02 \x01(\x0b\x32\x1c.icetest.signaling.v1.Signal\":\n\nPeerJoined\x12,\n\x04peer\x18\x01 \x01(\x0b\x32\x1e.icetest.signaling.v1.PeerInfo\"+\n\x08PeerLeft\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"%\n\x0cLeaveRequest\x12\x15\n\rsession_token\x18\x01 \x01(\t\"\x0f\n\rLeaveResponse*\xb6\x01\n\nNatMapping\x12\x1b\n\x17NAT_MAPPING_UNSPECIFIED\x10\x00\x12\x16\n\x12NAT_MAPPING_NO_NAT\x10\x01\x12$\n NAT_MAPPING_ENDPOINT_INDEPENDENT\x10\x02\x12!\n\x1dNAT_MAPPING_ADDRESS_DEPENDENT\x10\x03\x12*\n&NAT_MAPPING_ADDRESS_AND_PORT_DEPENDENT\x10\x04*\x88\x01\n\x0cNatFiltering\x12\x1d\n\x19NAT_FILTERING_UNSPECIFIED\x10\x00\x12+\n\'NAT_FILTERING_ADDRESS_DEPENDENT_OR_LESS\x10\x01\x12,\n(NAT_FILTERING_ADDRESS_AND_PORT_DEPENDENT\x10\x02*z\n\x07SdpType\x12\x18\n\x14SDP_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0eSDP_TYPE_OFFER\x10\x01\x12\x13\n\x0fSDP_TYPE_ANSWER\x10\x02\x12\x15\n\x11SDP_TYPE_PRANSWER\x10\x03\x12\x15\n\x11SDP_TYPE_ROLLBACK\x10\x04\x32\x83\x03\n\x10SignalingService\x12Y\n\x08Register\x12%.icetest.signaling.v1.RegisterRequest\x1a&.icetest.signaling.v1.RegisterResponse\x12\x62\n\x0bSendMessage\x12(.icetest.signaling.v1.SendMessageRequest\x1a).icetest.signaling.v1.SendMessageResponse\x12^\n\tSubscribe\x12&.icetest.signaling.v1.SubscribeRequest\x1a\'.icetest.signaling.v1.SubscribeResponse0\x01\x12P\n\x05Leave\x12\".icetest.signaling.v1.LeaveRequest\x1a#.icetest.signaling.v1.LeaveResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'icetest.signaling.v1.signaling_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _SDPTYPE._serialized_start=2051
-  _SDPTYPE._serialized_end=2173
+  _NATMAPPING._serialized_start=2989
+  _NATMAPPING._serialized_end=3171
+  _NATFILTERING._serialized_start=3174
+  _NATFILTERING._serialized_end=3310
+  _SDPTYPE._serialized_start=3312
+  _SDPTYPE._serialized_end=3434
   _REGISTERREQUEST._serialized_start=95
   _REGISTERREQUEST._serialized_end=193
   _CLIENTINFO._serialized_start=195
@@ -38,31 +42,43 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _SENDMESSAGERESPONSE._serialized_start=735
   _SENDMESSAGERESPONSE._serialized_end=774
   _SIGNAL._serialized_start=777
-  _SIGNAL._serialized_end=1041
-  _SESSIONDESCRIPTION._serialized_start=1043
-  _SESSIONDESCRIPTION._serialized_end=1121
-  _ICECANDIDATE._serialized_start=1124
-  _ICECANDIDATE._serialized_end=1297
-  _ENDOFCANDIDATES._serialized_start=1299
-  _ENDOFCANDIDATES._serialized_end=1343
-  _BYE._serialized_start=1345
-  _BYE._serialized_end=1366
-  _SUBSCRIBEREQUEST._serialized_start=1368
-  _SUBSCRIBEREQUEST._serialized_end=1409
-  _SUBSCRIBERESPONSE._serialized_start=1412
-  _SUBSCRIBERESPONSE._serialized_end=1727
-  _SUBSCRIBED._serialized_start=1729
-  _SUBSCRIBED._serialized_end=1805
-  _PEERMESSAGE._serialized_start=1807
-  _PEERMESSAGE._serialized_end=1888
-  _PEERJOINED._serialized_start=1890
-  _PEERJOINED._serialized_end=1948
-  _PEERLEFT._serialized_start=1950
-  _PEERLEFT._serialized_end=1993
-  _LEAVEREQUEST._serialized_start=1995
-  _LEAVEREQUEST._serialized_end=2032
-  _LEAVERESPONSE._serialized_start=2034
-  _LEAVERESPONSE._serialized_end=2049
-  _SIGNALINGSERVICE._serialized_start=2176
-  _SIGNALINGSERVICE._serialized_end=2563
+  _SIGNAL._serialized_end=1097
+  _EVIDENCEREPORT._serialized_start=1100
+  _EVIDENCEREPORT._serialized_end=1391
+  _CANDIDATECOUNT._serialized_start=1393
+  _CANDIDATECOUNT._serialized_end=1438
+  _SERVERANSWER._serialized_start=1440
+  _SERVERANSWER._serialized_end=1500
+  _NATBEHAVIOR._serialized_start=1503
+  _NATBEHAVIOR._serialized_end=1688
+  _PAIRRESULT._serialized_start=1691
+  _PAIRRESULT._serialized_end=1828
+  _SESSIONDESCRIPTION._serialized_start=1830
+  _SESSIONDESCRIPTION._serialized_end=1908
+  _ICECANDIDATE._serialized_start=1911
+  _ICECANDIDATE._serialized_end=2084
+  _ENDOFCANDIDATES._serialized_start=2086
+  _ENDOFCANDIDATES._serialized_end=2130
+  _BYE._serialized_start=2132
+  _BYE._serialized_end=2153
+  _SUBSCRIBEREQUEST._serialized_start=2155
+  _SUBSCRIBEREQUEST._serialized_end=2258
+  _SUBSCRIBERESPONSE._serialized_start=2261
+  _SUBSCRIBERESPONSE._serialized_end=2630
+  _HEARTBEAT._serialized_start=2632
+  _HEARTBEAT._serialized_end=2664
+  _SUBSCRIBED._serialized_start=2666
+  _SUBSCRIBED._serialized_end=2742
+  _PEERMESSAGE._serialized_start=2744
+  _PEERMESSAGE._serialized_end=2825
+  _PEERJOINED._serialized_start=2827
+  _PEERJOINED._serialized_end=2885
+  _PEERLEFT._serialized_start=2887
+  _PEERLEFT._serialized_end=2930
+  _LEAVEREQUEST._serialized_start=2932
+  _LEAVEREQUEST._serialized_end=2969
+  _LEAVERESPONSE._serialized_start=2971
+  _LEAVERESPONSE._serialized_end=2986
+  _SIGNALINGSERVICE._serialized_start=3437
+  _SIGNALINGSERVICE._serialized_end=3824
 # @@protoc_insertion_point(module_scope)

@@ -63,8 +63,10 @@ class SignalingServiceServicer(object):
 
     def Subscribe(self, request, context):
         """Streams every event addressed to the caller, in order: queued ones first, then live ones. One
-        stream per peer: a new Subscribe ends the previous stream with ABORTED, so a client that lost
-        its connection can simply subscribe again.
+        stream per peer: a new Subscribe ends the previous stream with ABORTED (at once, even if that
+        stream is blocked on flow control: then its client sees the stream reset), so a client that
+        lost its connection can simply subscribe again. Fails with OUT_OF_RANGE when
+        resume_after_sequence names events the server no longer holds.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
