@@ -30,7 +30,7 @@ export function createPeerConnection(setup: IceSetup, report: Report, onState: S
   pc.signalingStateChange.subscribe((state) => report.step("signaling-state", `signaling state ${state}`, { state }));
   pc.iceGatheringStateChange.subscribe((state) => report.step("ice-gathering-state", `ICE gathering ${state}`, { state }));
   pc.iceConnectionStateChange.subscribe((state) => {
-    report.step("ice-connection-state", `ICE connection ${state}${weriftCaveat(pc, state)}`, { state });
+    report.step("ice-connection-state", `ICE connection ${state}${weriftCaveat(state)}`, { state });
     onState("ice", state);
   });
   pc.connectionStateChange.subscribe((state) => {
@@ -41,9 +41,8 @@ export function createPeerConnection(setup: IceSetup, report: Report, onState: S
 }
 
 /** werift's ICE states do not mean what the WebRTC spec says they mean; say so where it matters. */
-function weriftCaveat(pc: RTCPeerConnection, state: string): string {
+function weriftCaveat(state: string): string {
   if (state === "completed") return " (werift: gathering done, not a result)";
-  if (state === "failed" && pc.iceGatheringState !== "complete") return " (werift: premature, local gathering still running; ice-test keeps waiting)";
   return "";
 }
 
@@ -86,11 +85,14 @@ export function candidatePairs(pc: RTCPeerConnection): PairReport[] {
 }
 
 /**
- * werift never reports "failed": when every pair has failed its state stays "checking". Failure is
- * decided here instead: both sides finished gathering and no pair is left that could succeed
- * (which includes having no pair at all, e.g. a relay-only peer whose TURN server said no).
+ * werift's "failed" is final: its agent has stopped checking (the patched werift no longer fails
+ * while its own gathering or a remote mDNS lookup is still running). But while any pair exists it
+ * never says "failed": the state stays "checking". That case is decided here: both sides finished
+ * gathering and no pair is left that could succeed (which includes having no pair at all, e.g. a
+ * relay-only peer whose TURN server said no).
  */
 export function iceHasFailed(pc: RTCPeerConnection, remoteEndOfCandidates: boolean): boolean {
+  if (pc.iceConnectionState === "failed") return true;
   const agent = iceAgent(pc);
   if (!agent || !agent.localCandidatesEnd || !remoteEndOfCandidates) return false;
   return agent.checkList.every((pair) => pair.state === CandidatePairState.FAILED);

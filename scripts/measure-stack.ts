@@ -1,0 +1,103 @@
+// Measurements of the WebRTC stack for the notes, run by hand (they take minutes, not test time):
+//   npx tsx scripts/measure-stack.ts busy-loopback 50   # Deno offerer ↔ Node answerer over TLS, both CPUs spinning
+//   npx tsx scripts/measure-stack.ts python 10          # the Python peer (aiortc) in both roles against Node
+// The impaired-link measurement is IMPAIRED_LAB_RUNS=20 npx tap test/nat-lab-impaired.test.ts.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { startTestServer } from "../test/fixtures/server.ts";
+import { loopbackFlags, ROOT, spawnPeer, type PeerProcess, type PeerRuntime } from "./peer-process.ts";
+
+interface Summary {
+  readonly connected: boolean;
+  readonly timingsMs: Record<string, number>;
+  readonly error?: { reason: string; message: string };
+}
+
+const teardowns: (() => unknown)[] = [];
+const [mode, count] = [process.argv[2], Number(process.argv[3] ?? 10)];
+
+function summaryOf(peer: PeerProcess): Summary | undefined {
+  for (const line of peer.lines) {
+    try {
+      const value = JSON.parse(line) as Summary & { event?: string };
+      if (value.event === "summary") return value;
+    } catch {
+      // not JSON: a human-readable line
+    }
+  }
+  return undefined;
+}
+
+function python(args: readonly string[]): PeerProcess {
+  const child = spawn("/usr/bin/python3", [join(ROOT, "examples/python/peer.py"), ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const lines: string[] = [];
+  createInterface({ input: child.stdout! }).on("line", (line) => lines.push(line));
+  const exited = new Promise<number>((resolve) => child.once("close", (code) => resolve(code ?? 1)));
+  return { child, lines, stderr: [], exited };
+}
+
+function spin(): ChildProcess {
+  const child = spawn(process.execPath, ["-e", "for(;;){}"], { stdio: "ignore" });
+  teardowns.push(() => child.kill("SIGKILL"));
+  return child;
+}
+
+const room = () => `measure-${randomBytes(4).toString("hex")}`;
+
+async function busyLoopback(runs: number): Promise<void> {
+  const server = await startTestServer({ teardown: (fn) => teardowns.push(fn) }, { tls: true });
+  const dir = mkdtempSync(join(tmpdir(), "measure-"));
+  teardowns.push(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "ca.pem"), server.caPem!);
+  spin();
+  spin();
+  let connected = 0;
+  for (let run = 1; run <= runs; run++) {
+    // Generous waits: with both CPUs spinning, starting a runtime can take longer than the default 20 s.
+    const flags = loopbackFlags(`https://localhost:${server.port}`, room(), ["--ca", join(dir, "ca.pem"), "--wait", "120s", "--timeout", "60s"]);
+    const peers = (["deno", "node"] as PeerRuntime[]).map((runtime, i) => spawnPeer(runtime, ["--role", i === 0 ? "offerer" : "answerer", ...flags]));
+    await Promise.all(peers.map((p) => p.exited));
+    const [o, a] = peers.map(summaryOf);
+    const ok = o?.connected === true && a?.connected === true;
+    if (ok) connected++;
+    const why = [o, a].map((s) => (s?.connected ? "ok" : (s?.error?.reason ?? "no summary"))).join(" / ");
+    console.log(`run ${run}: ${ok ? "connected" : "FAILED"} (${why}); ICE→channel ${span(o, "iceConnected", "channelOpen")} / ${span(a, "iceConnected", "channelOpen")} ms`);
+  }
+  console.log(`busy loopback (Deno offerer, Node answerer, TLS, two spin loops): ${connected} of ${runs} connected on both sides`);
+}
+
+async function pythonRuns(runs: number): Promise<void> {
+  const server = await startTestServer({ teardown: (fn) => teardowns.push(fn) });
+  const worst: number[] = [];
+  for (let run = 1; run <= runs; run++) {
+    const pythonRole = run % 2 ? "offerer" : "answerer";
+    const flags = loopbackFlags(`http://${server.address}`, room());
+    const py = python(["--role", pythonRole, ...flags]);
+    const node = spawnPeer("node", ["--role", pythonRole === "offerer" ? "answerer" : "offerer", ...flags]);
+    await Promise.all([py.exited, node.exited]);
+    const [p, n] = [summaryOf(py), summaryOf(node)];
+    // werift's own ICE connected → DTLS connected; aiortc reports ICE connected → channel open.
+    const nodeDtls = span(n, "iceConnected", "dtlsConnected");
+    const pyChannel = span(p, "iceConnected", "channelOpen");
+    worst.push(Math.max(nodeDtls, pyChannel));
+    console.log(`run ${run}: python ${pythonRole}: ${p?.connected && n?.connected ? "connected" : "FAILED"}; node ICE→DTLS ${nodeDtls} ms, python ICE→channel ${pyChannel} ms`);
+  }
+  console.log(`python peer, ${runs} runs in both roles: largest ICE-connected → DTLS-connected ${Math.max(...worst)} ms`);
+}
+
+function span(s: Summary | undefined, from: string, to: string): number {
+  const [a, b] = [s?.timingsMs[from], s?.timingsMs[to]];
+  return a === undefined || b === undefined ? Number.NaN : Math.round(b - a);
+}
+
+try {
+  if (mode === "busy-loopback") await busyLoopback(count);
+  else if (mode === "python") await pythonRuns(count);
+  else console.error("usage: tsx scripts/measure-stack.ts busy-loopback|python [runs]");
+} finally {
+  for (const fn of teardowns.reverse()) await fn();
+}

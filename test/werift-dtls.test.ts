@@ -1,0 +1,118 @@
+// Regressions in werift's DTLS handshake (fixed by patches/werift+0.24.4.patch), forced with a UDP
+// relay between two werift peers. The answerer is the DTLS client (werift answers a=setup:active).
+import t, { type Test } from "tap";
+import { connectPair, dtlsHandshakeType, echo, isStun, UdpRelay, within, type Side } from "./fixtures/werift-pair.ts";
+
+const CLIENT_HELLO = 1;
+const SERVER_HELLO = 2;
+const CERTIFICATE = 11;
+const SERVER_KEY_EXCHANGE = 12;
+const CERTIFICATE_REQUEST = 13;
+const SERVER_HELLO_DONE = 14;
+const CLIENT_KEY_EXCHANGE = 16;
+const FLIGHT_4 = [SERVER_HELLO, CERTIFICATE, SERVER_KEY_EXCHANGE, CERTIFICATE_REQUEST, SERVER_HELLO_DONE];
+const LIMIT_MS = 15_000;
+
+async function relay(): Promise<UdpRelay> {
+  const r = new UdpRelay();
+  await r.start();
+  return r;
+}
+
+/** Both directions still carry data: neither side's keys changed under the other. */
+async function bothWays(t: Test, channels: Awaited<ReturnType<typeof connectPair>>["channels"], what: string): Promise<void> {
+  const { offerer, answerer } = await within(channels, LIMIT_MS, "the data channel opening");
+  t.equal(await within(echo(offerer, answerer, "ping"), LIMIT_MS, `offerer→answerer ${what}`), "ping", `offerer→answerer works ${what}`);
+  t.equal(await within(echo(answerer, offerer, "pong"), LIMIT_MS, `answerer→offerer ${what}`), "pong", `answerer→offerer works ${what}`);
+}
+
+t.test("a repeated flight 4 after the handshake does not start a second flight 5", async (t) => {
+  const r = await relay();
+  const flight4: Buffer[] = [];
+  let clientKeyExchanges = 0;
+  let resent: (() => void) | undefined;
+  r.rule = (from: Side, data: Buffer) => {
+    const type = dtlsHandshakeType(data);
+    if (from === "offerer" && type !== undefined && FLIGHT_4.includes(type)) flight4.push(data);
+    if (from === "answerer" && type === CLIENT_KEY_EXCHANGE && ++clientKeyExchanges > 1) resent?.();
+    return [0];
+  };
+  const pair = await connectPair(t, { relay: r });
+  await bothWays(t, pair.channels, "after the handshake");
+  const flight5Again = new Promise<void>((resolve) => (resent = resolve));
+  for (const data of flight4) r.inject("offerer", data);
+  await within(flight5Again, LIMIT_MS, "the client answering the repeated flight 4");
+  await bothWays(t, pair.channels, "after the repeated flight 4");
+});
+
+t.test("a repeated ClientHello after the handshake does not restart the DTLS server", async (t) => {
+  const r = await relay();
+  const hellos: Buffer[] = [];
+  r.rule = (from: Side, data: Buffer) => {
+    if (from === "answerer" && dtlsHandshakeType(data) === CLIENT_HELLO) hellos.push(data);
+    return [0];
+  };
+  const pair = await connectPair(t, { relay: r });
+  await bothWays(t, pair.channels, "after the handshake");
+  t.ok(hellos.length >= 2, "the relay saw the ClientHello and the one with the cookie");
+  for (const data of hellos) r.inject("answerer", data);
+  await bothWays(t, pair.channels, "after the repeated ClientHellos");
+});
+
+t.test("a ClientHello that arrives before the DTLS server listens is answered, not lost", async (t) => {
+  const r = await relay();
+  let cookieless = 0;
+  // The offerer (DTLS server) learns that ICE succeeded 350 ms late; the answerer, already
+  // connected, sends its ClientHello meanwhile.
+  r.rule = (from: Side, data: Buffer) => {
+    if (from === "answerer" && isStun(data)) return [350];
+    // A cookieless ClientHello has an empty cookie right after the 32-byte random and session id.
+    if (from === "answerer" && dtlsHandshakeType(data) === CLIENT_HELLO && data[25 + 2 + 32 + 1] === 0) cookieless++;
+    return [0];
+  };
+  const pair = await connectPair(t, { relay: r });
+  await bothWays(t, pair.channels, "after the handshake");
+  t.equal(cookieless, 1, "the first ClientHello was answered: the client never had to retransmit it");
+});
+
+t.test("a CertificateVerify that overtakes a lost ClientKeyExchange does not break the keys (Finished failing to decrypt on every retransmission)", async (t) => {
+  const r = await relay();
+  const dropped = new Set<string>();
+  r.rule = (from: Side, data: Buffer) => {
+    const type = dtlsHandshakeType(data);
+    const encrypted = data[0] === 22 && data.length > 5 && data.readUInt16BE(3) === 1;
+    const key = encrypted ? `${from}-finished` : type !== undefined ? `${from}-${type}` : undefined;
+    if (!key || dropped.has(key) || ![CLIENT_HELLO, SERVER_HELLO, SERVER_KEY_EXCHANGE, CLIENT_KEY_EXCHANGE].includes(type ?? -1) && !encrypted) return [0];
+    dropped.add(key);
+    return [];
+  };
+  const pair = await connectPair(t, { relay: r });
+  await bothWays(t, pair.channels, "after the losses");
+  t.ok(dropped.has("answerer-16") && dropped.has("offerer-finished"), "the ClientKeyExchange and the server's Finished were each lost once");
+});
+
+t.test("a CertificateVerify that overtakes the client's lost Certificate does not fail the handshake", async (t) => {
+  const r = await relay();
+  let lost = false;
+  r.rule = (from: Side, data: Buffer) => {
+    if (from !== "answerer" || lost || dtlsHandshakeType(data) !== CERTIFICATE) return [0];
+    lost = true;
+    return [];
+  };
+  const pair = await connectPair(t, { relay: r });
+  await bothWays(t, pair.channels, "after the loss");
+  t.ok(lost, "the client's Certificate was lost once");
+});
+
+t.test("a lost CertificateRequest does not give a flight 5 without the client's certificate", async (t) => {
+  const r = await relay();
+  let lost = false;
+  r.rule = (from: Side, data: Buffer) => {
+    if (from !== "offerer" || lost || dtlsHandshakeType(data) !== CERTIFICATE_REQUEST) return [0];
+    lost = true;
+    return [];
+  };
+  const pair = await connectPair(t, { relay: r });
+  await bothWays(t, pair.channels, "after the loss");
+  t.ok(lost, "the server's CertificateRequest was lost once");
+});
