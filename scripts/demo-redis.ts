@@ -31,7 +31,8 @@ export async function startDemoRedis(dir: string): Promise<{ url: string; pid: n
   };
 }
 
-function freePort(): Promise<number> {
+/** A TCP port nobody listens on at this moment, for a child that takes its port as an argument. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);

@@ -4,35 +4,16 @@
 import { status } from "@grpc/grpc-js";
 import t, { type Test } from "tap";
 import type { Signal, SubscribeResponse } from "../gen/icetest/signaling/v1/signaling.ts";
-import type { Broker, PeerRecord, Subscription } from "../server/broker.ts";
+import type { Broker, PeerRecord } from "../server/broker.ts";
 import { Mailbox } from "../server/mailbox.ts";
+import { iterate, next } from "./fixtures/broker-contract.ts";
 import { brokerKinds, type BrokerKind } from "./fixtures/brokers.ts";
 
 const CLIENT = { name: "test", version: "0", runtime: "tap" };
 const ORIGIN = { address: "192.0.2.1" };
-const DEADLINE_MS = 2_000;
 
 function text(value: string): Signal {
   return { kind: { $case: "text", value } };
-}
-
-/** The next event of `source`, or a failure after the deadline. */
-async function next(source: AsyncIterator<SubscribeResponse>, what = "an event"): Promise<SubscribeResponse> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no ${what} within ${DEADLINE_MS} ms`)), DEADLINE_MS);
-  });
-  try {
-    const result = await Promise.race([source.next(), deadline]);
-    if (result.done) throw new Error(`the subscription ended while waiting for ${what}`);
-    return result.value;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function iterate(subscription: Subscription): AsyncIterator<SubscribeResponse> {
-  return subscription[Symbol.asyncIterator]();
 }
 
 function textOf(event: SubscribeResponse): string | undefined {
