@@ -10,8 +10,15 @@ export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** The narrowest Deno permissions that work (see client-deno/main.ts). */
 export const DENO_PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-sys=networkInterfaces"];
 
-export function peerCommand(runtime: PeerRuntime, args: readonly string[]): { command: string; args: string[] } {
+/** How a peer starts, when not the way `npm run peer:node` starts it. */
+export interface PeerLaunch {
+  /** The command line of a Node peer before its flags (the tests' bundle) instead of client-node/main.ts under tsx. */
+  readonly node?: readonly string[];
+}
+
+export function peerCommand(runtime: PeerRuntime, args: readonly string[], launch: PeerLaunch = {}): { command: string; args: string[] } {
   if (runtime === "node") {
+    if (launch.node) return { command: launch.node[0]!, args: [...launch.node.slice(1), ...args] };
     return { command: process.execPath, args: ["--import", "tsx", "client-node/main.ts", ...args] };
   }
   return { command: `${ROOT}node_modules/deno/deno`, args: ["run", "--quiet", ...DENO_PERMISSIONS, "client-deno/main.ts", ...args] };
@@ -31,8 +38,8 @@ export interface PeerProcess {
   readonly exited: Promise<number>;
 }
 
-export function spawnPeer(runtime: PeerRuntime, args: readonly string[], onLine?: (line: string) => void): PeerProcess {
-  const { command, args: argv } = peerCommand(runtime, args);
+export function spawnPeer(runtime: PeerRuntime, args: readonly string[], onLine?: (line: string) => void, launch: PeerLaunch = {}): PeerProcess {
+  const { command, args: argv } = peerCommand(runtime, args, launch);
   const child = spawn(command, argv, { cwd: ROOT, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
   return watchProcess(child, onLine);
 }

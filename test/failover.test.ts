@@ -3,10 +3,9 @@
 // shared through Redis), and it still meets a peer that arrives afterwards on the other instance.
 import t from "tap";
 import { startServerProcess } from "./fixtures/instance.ts";
-import { loopbackFlags, resultOf, runCli, uniqueRoom, type RunEvent } from "./fixtures/peers.ts";
+import { loopbackFlags, resultOf, runCli, spawnPeer, uniqueRoom, type RunEvent } from "./fixtures/peers.ts";
 import { REDIS_MISSING, startRedis } from "./fixtures/redis.ts";
 import { startTestServer } from "./fixtures/server.ts";
-import { spawnPeer } from "../scripts/peer-process.ts";
 import { parseSignalingAddr } from "../core/options.ts";
 import { SignalingChannel } from "../core/signaling.ts";
 import type { SubscribeResponse } from "../gen/icetest/signaling/v1/signaling.ts";
@@ -55,7 +54,7 @@ t.test("its instance killed while the answerer waits: it resumes on the next lis
 
   const listeners = new Set<(line: string) => void>();
   const addresses = `http://${doomed.address},http://${survivor.address}`;
-  const answerer = spawnPeer("node", ["--role", "answerer", ...loopbackFlags(addresses, room, PEER_FLAGS)], (line) => listeners.forEach((l) => l(line)));
+  const answerer = await spawnPeer("node", ["--role", "answerer", ...loopbackFlags(addresses, room, PEER_FLAGS)], (line) => listeners.forEach((l) => l(line)));
   t.teardown(() => answerer.child.kill("SIGKILL"));
   const answererEvent = (name: string) => eventOf(answerer.lines, (listener) => listeners.add(listener), name);
 

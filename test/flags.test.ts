@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import t from "tap";
+import { nodePrograms, untapped } from "./fixtures/node-bundles.ts";
 import { closest, parseFlags, programName, renderHelp, UsageError, type CommandSpec } from "../core/flags.ts";
 import { parseCommand } from "../core/options.ts";
 import { PeerFailure } from "../core/failure.ts";
@@ -113,9 +114,11 @@ t.test("server and peer share the parser: Go style, --version, did-you-mean", as
   t.equal(parseCommand(["--role", "offerer"], (n) => (n === "ICE_TEST_ROOM" ? "lab" : undefined)).kind === "run" && (parseCommand(["--role", "offerer"], (n) => (n === "ICE_TEST_ROOM" ? "lab" : undefined)) as { options: { room: string } }).options.room, "lab", "the peer reads ICE_TEST_ROOM");
 });
 
-function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** The server or the peer (bundled, see node-bundles.ts) as its own process. */
+function runCli(program: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(ICE_TEST_|TURN_|npm_)/.test(name)));
-  const child = spawn(process.execPath, ["--import", "tsx", ...args], { cwd: ROOT, env: { ...clean, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const [command, ...argv] = [...untapped(program), ...args];
+  const child = spawn(command!, argv, { cwd: ROOT, env: { ...clean, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -129,13 +132,14 @@ function runCli(args: string[], env: Record<string, string> = {}): Promise<{ cod
 // Spawning is the slow part: all of these start now, side by side, and each test awaits its own.
 const npmServer = { npm_lifecycle_event: "server", npm_lifecycle_script: "tsx server/main.ts", npm_config_port: "true", npm_config_insecure: "true" };
 const npmPeer = { npm_lifecycle_event: "peer:node", npm_lifecycle_script: "tsx client-node/main.ts", npm_config_role: "true" };
+const programs = await nodePrograms();
 const spawned = {
-  help: runCli(["server/main.ts", "-help"]),
-  version: runCli(["server/main.ts", "--version"]),
-  stray: runCli(["server/main.ts", "8095"]),
-  npm: runCli(["server/main.ts", "8095"], npmServer),
-  peerStray: runCli(["client-node/main.ts", "answerer"]),
-  peerNpm: runCli(["client-node/main.ts", "offerer"], npmPeer),
+  help: runCli(programs.server, ["-help"]),
+  version: runCli(programs.server, ["--version"]),
+  stray: runCli(programs.server, ["8095"]),
+  npm: runCli(programs.server, ["8095"], npmServer),
+  peerStray: runCli(programs.peer, ["answerer"]),
+  peerNpm: runCli(programs.peer, ["offerer"], npmPeer),
 };
 
 t.test("the server as typed: -help, --version, a stray port, npm's swallowed flags", async (t) => {

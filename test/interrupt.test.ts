@@ -2,8 +2,8 @@
 // connected YES, interrupted, with the round trips so far (exit 130); with stdout's reader gone
 // (`peer | tee`, Ctrl-C kills both) neither runtime prints a stack trace.
 import t from "tap";
-import { spawnPeer, type PeerProcess, type PeerRuntime } from "../scripts/peer-process.ts";
-import { loopbackFlags, resultOf, uniqueRoom } from "./fixtures/peers.ts";
+import type { PeerProcess, PeerRuntime } from "../scripts/peer-process.ts";
+import { loopbackFlags, resultOf, spawnPeer, uniqueRoom } from "./fixtures/peers.ts";
 import { startTestServer } from "./fixtures/server.ts";
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -32,8 +32,8 @@ function lineMatching(peer: PeerProcess, pattern: RegExp, limitMs = 60_000): Pro
 
 const server = await startTestServer(t);
 
-function spawnKilledAtEnd(runtime: PeerRuntime, args: string[]): PeerProcess {
-  const peer = spawnPeer(runtime, args);
+async function spawnKilledAtEnd(runtime: PeerRuntime, args: string[]): Promise<PeerProcess> {
+  const peer = await spawnPeer(runtime, args);
   t.teardown(() => void peer.child.kill("SIGKILL"));
   return peer;
 }
@@ -41,8 +41,8 @@ function spawnKilledAtEnd(runtime: PeerRuntime, args: string[]): PeerProcess {
 /** Two peers exchanging 10000 pings; Ctrl-C on the offerer after its first round trip. */
 async function interruptMidExchange() {
   const flags = loopbackFlags(`http://${server.address}`, uniqueRoom(), ["--messages", "10000", "--timeout", "5m"]);
-  spawnKilledAtEnd("node", ["--role", "answerer", ...flags]);
-  const offerer = spawnKilledAtEnd("node", ["--role", "offerer", ...flags]);
+  await spawnKilledAtEnd("node", ["--role", "answerer", ...flags]);
+  const offerer = await spawnKilledAtEnd("node", ["--role", "offerer", ...flags]);
   await lineMatching(offerer, /"event":"round-trip"/);
   offerer.child.kill("SIGINT");
   return resultOf(offerer, await offerer.exited);
@@ -50,7 +50,7 @@ async function interruptMidExchange() {
 
 /** A waiting peer whose stdout reader dies, then Ctrl-C: it writes its summary into a closed pipe. */
 async function interruptWithClosedPipe(runtime: PeerRuntime) {
-  const peer = spawnKilledAtEnd(runtime, ["--role", "answerer", "--signaling-addr", `http://${server.address}`, "--room", uniqueRoom(), "--bind", "127.0.0.1"]);
+  const peer = await spawnKilledAtEnd(runtime, ["--role", "answerer", "--signaling-addr", `http://${server.address}`, "--room", uniqueRoom(), "--bind", "127.0.0.1"]);
   await lineMatching(peer, / subscribed; /);
   peer.child.stdout!.destroy();
   peer.child.kill("SIGINT");

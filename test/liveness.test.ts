@@ -4,8 +4,7 @@
 import { status, type ServiceError } from "@grpc/grpc-js";
 import t from "tap";
 import type { SignalingServiceClient, SubscribeResponse } from "../gen/icetest/signaling/v1/signaling.ts";
-import { spawnPeer } from "../scripts/peer-process.ts";
-import { loopbackFlags, uniqueRoom } from "./fixtures/peers.ts";
+import { loopbackFlags, spawnPeer, uniqueRoom } from "./fixtures/peers.ts";
 import { connect, startTestServer } from "./fixtures/server.ts";
 
 const CLIENT = { name: "liveness-test", version: "0", runtime: "tap" };
@@ -72,7 +71,7 @@ for (const signal of ["SIGKILL", "SIGSTOP"] as const) {
     const room = uniqueRoom("live");
     const watcher = watch(client, await register(client, room, "watcher"));
     t.teardown(() => watcher.stream.cancel());
-    const peer = spawnPeer("node", ["--role", "answerer", "--id", "victim", ...loopbackFlags(`http://${server.address}`, room, ["--wait", "60s"])]);
+    const peer = await spawnPeer("node", ["--role", "answerer", "--id", "victim", ...loopbackFlags(`http://${server.address}`, room, ["--wait", "60s"])]);
     t.teardown(() => {
       peer.child.kill("SIGCONT");
       peer.child.kill("SIGKILL");

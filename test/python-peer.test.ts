@@ -7,7 +7,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { ROOT, spawnPeer, type PeerProcess, type PeerRuntime } from "../scripts/peer-process.ts";
+import { ROOT, type PeerProcess, type PeerRuntime } from "../scripts/peer-process.ts";
+import { spawnPeer } from "./fixtures/peers.ts";
 import { startTestServer, type TestServer } from "./fixtures/server.ts";
 
 /** Debian's python3, where python3-aiortc and python3-grpcio live (not the pyenv one on PATH). */
@@ -122,7 +123,7 @@ async function meet(t: Test, server: TestServer, pythonRole: "offerer" | "answer
   const room = uniqueRoom();
   const otherRole = pythonRole === "offerer" ? "answerer" : "offerer";
   const python = spawnPython(["--role", pythonRole, ...loopbackFlags(server, room)]);
-  const other = spawnPeer(runtime, ["--role", otherRole, ...loopbackFlags(server, room)]);
+  const other = await spawnPeer(runtime, ["--role", otherRole, ...loopbackFlags(server, room)]);
   const [p, o] = await Promise.all([finished(t, python, `python ${pythonRole}`), finished(t, other, `${runtime} ${otherRole}`)]);
   return { python: p, other: o };
 }

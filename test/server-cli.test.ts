@@ -13,11 +13,14 @@ import { SignalingServiceClient, type RegisterResponse, type SubscribeResponse }
 import { cliHint, toListenError } from "../server/listen-error.ts";
 import { parseServerCommand, UsageError, type ServerCliOptions } from "../server/options.ts";
 import { loadTlsFiles, selfSignedTls } from "../server/tls.ts";
+import { nodePrograms, untapped } from "./fixtures/node-bundles.ts";
 import type { Teardown } from "./fixtures/server.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DEADLINE_MS = 10_000;
 const LISTENING = /listening on (\S+):(\d+) \(([^)]+)\) stun (?:udp\/(\d+)|off)/;
+/** The server program, bundled (see node-bundles.ts). */
+const { server: SERVER } = await nodePrograms();
 
 // ---------------------------------------------------------------------------------------------
 // A server process: its output lines, a way to await one, and its exit.
@@ -39,10 +42,8 @@ function startProcess(t: Teardown, args: string[], runAs?: RunAs): ServerProcess
   // The child must not inherit an operator's ICE_TEST_* settings.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(ICE_TEST_|TURN_)/.test(name)));
   env.ICE_TEST_LOG_FORMAT = "text"; // the lines these tests read; JSON logs have their own tests
-  const node = [process.execPath, "--import", "tsx", "server/main.ts", ...args];
-  // tap's coverage hook rides in NODE_OPTIONS, which tap re-adds to every spawn; as another user it
-  // could not write .tap/, so `env -u` drops it just before node starts.
-  const [command, ...argv] = runAs ? ["/usr/bin/env", "-u", "NODE_OPTIONS", ...node] : node;
+  // Without tap's hooks, which as another user could not write .tap/ anyway.
+  const [command, ...argv] = [...untapped(SERVER), ...args];
   const child = spawn(command!, argv, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], ...runAs });
   const stdout: string[] = [];
   const stderr: string[] = [];

@@ -21,7 +21,7 @@ function register(client: SignalingServiceClient, room: string, peerId: string):
 t.test("SIGTERM with 1,000 open Subscribe streams: exit 0 within 5 s, every stream UNAVAILABLE, every log line written", async (t) => {
   // The drain waits for clients to close their connections; on a loaded machine that can take
   // seconds, and a 4 s grace keeps the exit within 5 s whatever they do.
-  const server = startServerProcess(t, ["--insecure", "--host", "127.0.0.1", "--port", "0", "--no-stun", "--shutdown-grace", "4", "--max-registrations-per-address", "2000", "--max-streams-per-connection", "1000"]);
+  const server = await startServerProcess(t, ["--insecure", "--host", "127.0.0.1", "--port", "0", "--no-stun", "--shutdown-grace", "4", "--max-registrations-per-address", "2000", "--max-streams-per-connection", "1000"]);
   const address = `127.0.0.1:${await listeningPort(server)}`;
   // Few HTTP/2 connections, as behind a proxy: a local subchannel pool gives each client its own.
   const clients = Array.from({ length: CONNECTIONS }, () => new SignalingServiceClient(address, credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 }));

@@ -5,6 +5,7 @@ import t, { type Test } from "tap";
 import { startServer } from "../server/server.ts";
 import { selfSignedTls } from "../server/tls.ts";
 import { peerCommand, ROOT, watchProcess, type PeerRuntime } from "../scripts/peer-process.ts";
+import { nodePrograms, untapped } from "./fixtures/node-bundles.ts";
 import { uniqueRoom } from "./fixtures/peers.ts";
 
 interface TextRun {
@@ -17,7 +18,7 @@ interface TextRun {
 
 /** A peer in text mode that meets nobody: only signaling matters here. */
 async function peer(runtime: PeerRuntime, addr: string, extra: string[] = [], wrap: string[] = []): Promise<TextRun> {
-  const { command, args } = peerCommand(runtime, ["--role", "offerer", "--signaling-addr", addr, "--room", uniqueRoom(), "--wait", "1s", "--bind", "127.0.0.1", ...extra]);
+  const { command, args } = peerCommand(runtime, ["--role", "offerer", "--signaling-addr", addr, "--room", uniqueRoom(), "--wait", "1s", "--bind", "127.0.0.1", ...extra], { node: untapped(programs.peer) });
   const [program, ...argv] = [...wrap, command, ...args];
   const child = spawn(program!, argv, { cwd: ROOT, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
   t.teardown(() => void child.kill("SIGKILL"));
@@ -39,6 +40,7 @@ function assertOneLine(t: Test, run: TextRun, reason: string, words: RegExp): vo
   t.notMatch(all, /DEP0123|DeprecationWarning|servername/, "no warning about the servername");
 }
 
+const programs = await nodePrograms();
 const material = await selfSignedTls();
 const dir = t.testdir({ "ca.pem": material.cert, "notes.txt": "not a certificate\n" });
 const [plain, tls] = await Promise.all([startServer({ host: "127.0.0.1", port: 0, tls: null, stunPort: null }), startServer({ host: "::", port: 0, tls: material, stunPort: null })]);

@@ -4,7 +4,7 @@ import t from "tap";
 import { exitWithin, listeningPort, startServerProcess } from "./fixtures/server-process.ts";
 
 t.test("regression: with its stdout reader gone, the server still stops on SIGTERM (a full flush looped forever on EPIPE)", async (t) => {
-  const server = startServerProcess(t, ["--insecure", "--host", "127.0.0.1", "--port", "0", "--no-stun"]);
+  const server = await startServerProcess(t, ["--insecure", "--host", "127.0.0.1", "--port", "0", "--no-stun"]);
   await listeningPort(server);
   server.closeStdout();
   server.signal("SIGTERM");

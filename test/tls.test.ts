@@ -98,7 +98,7 @@ t.test("a certificate replaced on disk is served to new connections while an old
   const keyFile = join(dir, "key.pem");
   await writeFile(certFile, first.cert);
   await writeFile(keyFile, first.key);
-  const server = startServerProcess(t, ["--tls-cert", certFile, "--tls-key", keyFile, "--host", "127.0.0.1", "--port", "0", "--no-stun"], { ICE_TEST_LOG_FORMAT: "json" });
+  const server = await startServerProcess(t, ["--tls-cert", certFile, "--tls-key", keyFile, "--host", "127.0.0.1", "--port", "0", "--no-stun"], { ICE_TEST_LOG_FORMAT: "json" });
   const port = await listeningPort(server);
 
   const old = client(t, port, credentials.createSsl(Buffer.from(first.cert)));

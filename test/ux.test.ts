@@ -10,8 +10,7 @@ import { isClosedPipe, tolerateClosedPipe } from "../core/pipe.ts";
 import { ProgressReport } from "../core/progress.ts";
 import { probeTurn } from "../core/turn-probe.ts";
 import { selfSignedTls } from "../server/tls.ts";
-import { spawnPeer } from "../scripts/peer-process.ts";
-import { loopbackFlags, startSession, uniqueRoom } from "./fixtures/peers.ts";
+import { loopbackFlags, spawnPeer, startSession, uniqueRoom } from "./fixtures/peers.ts";
 import { connect, startTestServer } from "./fixtures/server.ts";
 
 t.test("waiting, piped: a line every few seconds; peers that never call are said to be busy with others", async (t) => {
@@ -26,7 +25,7 @@ t.test("waiting, piped: a line every few seconds; peers that never call are said
   stream.on("error", () => undefined);
   t.teardown(() => stream.cancel());
 
-  const peer = spawnPeer("node", ["--role", "answerer", "--signaling-addr", `http://${server.address}`, "--room", room, "--wait", "12s", "--bind", "127.0.0.1"]);
+  const peer = await spawnPeer("node", ["--role", "answerer", "--signaling-addr", `http://${server.address}`, "--room", room, "--wait", "12s", "--bind", "127.0.0.1"]);
   t.teardown(() => peer.child.kill("SIGKILL"));
   const code = await peer.exited;
   const out = peer.lines.join("\n");
