@@ -2,9 +2,11 @@
 import t from "tap";
 import { spawn } from "node:child_process";
 import { ROOT } from "../scripts/peer-process.ts";
+import { untapped } from "./fixtures/untapped.ts";
 
 t.test("npm run demo connects a Node offerer and a Deno answerer and exits 0", async (t) => {
-  const child = spawn("npm", ["run", "--silent", "demo"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const [command, ...args] = untapped("npm", "run", "--silent", "demo");
+  const child = spawn(command!, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   t.teardown(() => child.kill("SIGKILL"));
   let output = "";
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));

@@ -10,6 +10,7 @@ import { loopbackFlags, watchProcess, type PeerProcess } from "../scripts/peer-p
 import { check, healthClient, reflect } from "./fixtures/grpc-tools.ts";
 import { resultOf, uniqueRoom } from "./fixtures/peers.ts";
 import { startTestServer } from "./fixtures/server.ts";
+import { untapped } from "./fixtures/untapped.ts";
 
 const DEADLINE_MS = 30_000;
 const SIGNALING = "icetest.signaling.v1.SignalingService";
@@ -28,7 +29,8 @@ t.test("dist/ice-test serves and peers from an empty directory with no node on P
   t.notOk(env.PATH.split(delimiter).some((p) => existsSync(join(p, "node"))), "no node on the PATH the executable runs with");
 
   const run = (args: string[]): PeerProcess => {
-    const process_ = watchProcess(spawn(exe, args, { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] }));
+    const [command, ...argv] = untapped(exe, ...args);
+    const process_ = watchProcess(spawn(command!, argv, { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] }));
     t.teardown(() => void process_.child.kill("SIGKILL"));
     return process_;
   };
@@ -114,7 +116,8 @@ t.test("dist/ice-test.mjs serves health and reflection with no node_modules besi
   const dir = mkdtempSync(join(tmpdir(), "ice-test-mjs-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   copyFileSync(DIST.bundle, join(dir, "ice-test.mjs"));
-  const server = watchProcess(spawn(process.execPath, ["ice-test.mjs", "server", "--insecure", "--host", "127.0.0.1", "--port", "0", "--stun-port", "0"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] }));
+  const [command, ...argv] = untapped(process.execPath, "ice-test.mjs", "server", "--insecure", "--host", "127.0.0.1", "--port", "0", "--stun-port", "0");
+  const server = watchProcess(spawn(command!, argv, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] }));
   t.teardown(() => void server.child.kill("SIGKILL"));
   await servesLikeUnbundled(t, `127.0.0.1:${await listeningPort(server)}`);
   server.child.kill("SIGTERM");
@@ -127,7 +130,8 @@ t.test("dist/ice-test.mjs runs on Node with no node_modules beside it", { skip: 
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   copyFileSync(DIST.bundle, join(dir, "ice-test.mjs"));
   const run = async (args: string[]) => {
-    const child = watchProcess(spawn(process.execPath, ["ice-test.mjs", ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] }));
+    const [command, ...argv] = untapped(process.execPath, "ice-test.mjs", ...args);
+    const child = watchProcess(spawn(command!, argv, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] }));
     t.teardown(() => void child.child.kill("SIGKILL"));
     return { code: await child.exited, out: child.lines.join("\n"), err: child.stderr.join("\n") };
   };

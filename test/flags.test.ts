@@ -3,7 +3,8 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import t from "tap";
-import { nodePrograms, untapped } from "./fixtures/node-bundles.ts";
+import { nodePrograms } from "./fixtures/node-bundles.ts";
+import { untapped } from "./fixtures/untapped.ts";
 import { closest, parseFlags, programName, renderHelp, UsageError, type CommandSpec } from "../core/flags.ts";
 import { parseCommand } from "../core/options.ts";
 import { PeerFailure } from "../core/failure.ts";
@@ -117,7 +118,7 @@ t.test("server and peer share the parser: Go style, --version, did-you-mean", as
 /** The server or the peer (bundled, see node-bundles.ts) as its own process. */
 function runCli(program: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(ICE_TEST_|TURN_|npm_)/.test(name)));
-  const [command, ...argv] = [...untapped(program), ...args];
+  const [command, ...argv] = [...untapped(process.execPath, program), ...args];
   const child = spawn(command!, argv, { cwd: ROOT, env: { ...clean, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";

@@ -5,12 +5,14 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import t from "tap";
 import { ROOT, watchProcess } from "../scripts/peer-process.ts";
+import { untapped } from "./fixtures/untapped.ts";
 
 /** Generous: tsx compiles the server on first start, and CI machines are busy. */
 const DEADLINE_MS = 60_000;
 
 t.test("SIGTERM to npm run server stops the server itself and leaves no process behind", async (t) => {
-  const npm = watchProcess(spawn("npm", ["run", "--silent", "server", "--", "--insecure", "--host", "127.0.0.1", "--port", "0", "--stun-port", "0"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true }));
+  const [command, ...args] = untapped("npm", "run", "--silent", "server", "--", "--insecure", "--host", "127.0.0.1", "--port", "0", "--stun-port", "0");
+  const npm = watchProcess(spawn(command!, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true }));
   // Its own process group, so the teardown can end whatever is left whatever happened.
   t.teardown(() => {
     try {

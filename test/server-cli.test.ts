@@ -13,7 +13,8 @@ import { SignalingServiceClient, type RegisterResponse, type SubscribeResponse }
 import { cliHint, toListenError } from "../server/listen-error.ts";
 import { parseServerCommand, UsageError, type ServerCliOptions } from "../server/options.ts";
 import { loadTlsFiles, selfSignedTls } from "../server/tls.ts";
-import { nodePrograms, untapped } from "./fixtures/node-bundles.ts";
+import { nodePrograms } from "./fixtures/node-bundles.ts";
+import { untapped } from "./fixtures/untapped.ts";
 import type { Teardown } from "./fixtures/server.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -43,7 +44,7 @@ function startProcess(t: Teardown, args: string[], runAs?: RunAs): ServerProcess
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(ICE_TEST_|TURN_)/.test(name)));
   env.ICE_TEST_LOG_FORMAT = "text"; // the lines these tests read; JSON logs have their own tests
   // Without tap's hooks, which as another user could not write .tap/ anyway.
-  const [command, ...argv] = [...untapped(SERVER), ...args];
+  const [command, ...argv] = [...untapped(process.execPath, SERVER), ...args];
   const child = spawn(command!, argv, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], ...runAs });
   const stdout: string[] = [];
   const stderr: string[] = [];

@@ -5,7 +5,8 @@ import t, { type Test } from "tap";
 import { startServer } from "../server/server.ts";
 import { selfSignedTls } from "../server/tls.ts";
 import { peerCommand, ROOT, watchProcess, type PeerRuntime } from "../scripts/peer-process.ts";
-import { nodePrograms, untapped } from "./fixtures/node-bundles.ts";
+import { nodePrograms } from "./fixtures/node-bundles.ts";
+import { untapped } from "./fixtures/untapped.ts";
 import { uniqueRoom } from "./fixtures/peers.ts";
 
 interface TextRun {
@@ -18,7 +19,7 @@ interface TextRun {
 
 /** A peer in text mode that meets nobody: only signaling matters here. */
 async function peer(runtime: PeerRuntime, addr: string, extra: string[] = [], wrap: string[] = []): Promise<TextRun> {
-  const { command, args } = peerCommand(runtime, ["--role", "offerer", "--signaling-addr", addr, "--room", uniqueRoom(), "--wait", "1s", "--bind", "127.0.0.1", ...extra], { node: untapped(programs.peer) });
+  const { command, args } = peerCommand(runtime, ["--role", "offerer", "--signaling-addr", addr, "--room", uniqueRoom(), "--wait", "1s", "--bind", "127.0.0.1", ...extra], { node: untapped(process.execPath, programs.peer) });
   const [program, ...argv] = [...wrap, command, ...args];
   const child = spawn(program!, argv, { cwd: ROOT, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
   t.teardown(() => void child.kill("SIGKILL"));
