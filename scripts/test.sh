@@ -43,7 +43,7 @@ cat "$scratch/deno.log"
 step "tap"
 wait "$bundles_pid"
 log=$(mktemp)
-npx --no tap "$@" 2>&1 | tee "$log"
+npx --no -- tap "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # tap closes with "# { total: N, pass: P, fail: F, skip: S }"; CI reads "N passed, N failed".
 counts=$(grep -E '^# \{ total: ' "$log" | tail -n 1)
