@@ -78,6 +78,14 @@ t.test("mapping: compared answers from two ports and a second address", async (t
   t.equal(classifyFiltering({ asked: "x", outcome: "no-answer" }, { asked: "x", outcome: "no-answer" }), "unknown", "silence from a port never heard proves nothing");
 });
 
+t.test("the second address asked is a TURN server over UDP: a TURN URL over TCP or TLS names no UDP port", async (t) => {
+  const offered = [{ urls: ["stun:198.51.100.1:3478"] }, { urls: ["turn:198.51.100.2:3478"] }];
+  t.same(natTargets("stun:198.51.100.1:3478", offered, "turn:198.51.100.3:3478")?.other, { host: "198.51.100.3", port: 3478 }, "the configured TURN server over UDP first");
+  t.same(natTargets("stun:198.51.100.1:3478", offered, "turn:198.51.100.3:443?transport=tcp")?.other, { host: "198.51.100.2", port: 3478 }, "over TCP: the offered UDP one instead");
+  t.same(natTargets("stun:198.51.100.1:3478", offered, "turns:198.51.100.3:443")?.other, { host: "198.51.100.2", port: 3478 }, "over TLS: the offered UDP one instead");
+  t.equal(natTargets("stun:198.51.100.1:3478", [], "turn:198.51.100.3:443?transport=tcp")?.other, undefined, "none over UDP: no second address");
+});
+
 t.test("the NAT probe against the server's responder on two ports: no NAT on loopback, and the changed-port answer arrives", async (t) => {
   const responder = await startStunResponder({ host: "127.0.0.1", port: 0, altPort: 0 });
   t.teardown(() => responder.close());
