@@ -139,6 +139,18 @@ if (!unavailable) {
     }
   });
 
+  t.test("an unreachable STUN server, peers behind two different NATs: neither learns a public address, and both blame the STUN server, not both networks", async (t) => {
+    const peers = await meet(lab, "cone-a", "cone-b", ["--stun", "stun:198.51.100.9:3478"]);
+    for (const [name, result] of Object.entries(peers)) {
+      t.equal(result.code, 4, `${name} does not connect (${seen(result)})`);
+      t.equal(natOf(result).mapping, "unknown", `${name} could not measure its NAT`);
+      const verdict = verdictOf(result);
+      t.equal(verdict?.reason, "stun-unreachable", `${name}'s joint verdict blames the STUN server`);
+      t.equal(verdict?.decidedBy, "both", `${name}'s verdict was decided by both sides' evidence`);
+      t.match(verdict?.text, /neither peer got an answer from the STUN server stun:198\.51\.100\.9:3478/, `${name}'s verdict names the server`);
+    }
+  });
+
   for (const transport of ["tls", "tcp"] as const) {
     t.test(`a network that passes only TCP to port 443: TURN/${transport.toUpperCase()} on 443 carries the connection, NAT unmeasured on that side`, async (t) => {
       const web = { site: "web", signalingAddr: lab.signalingAddr443 };
