@@ -1,6 +1,7 @@
 // Measurements of the WebRTC stack for the notes, run by hand (they take minutes, not test time):
 //   npx tsx scripts/measure-stack.ts busy-loopback 50   # Deno offerer ↔ Node answerer over TLS, both CPUs spinning
 //   npx tsx scripts/measure-stack.ts python 10          # the Python peer (aiortc) in both roles against Node
+//   (DEBUG='werift-dtls*' also counts the Node side's DTLS flight retransmissions: a stall shows as one)
 // The impaired-link measurement is IMPAIRED_LAB_RUNS=20 npx tap test/nat-lab-impaired.test.ts.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -89,10 +90,17 @@ async function pythonRuns(runs: number): Promise<void> {
     const ok = p?.connected && n?.connected;
     console.log(
       `run ${run}: python ${pythonRole}: ${ok ? "connected" : `FAILED (${p?.error?.reason ?? "no summary"} / ${n?.error?.reason ?? "no summary"}; output in ${keepOutput(`python-${run}`, [py, node])})`}; ` +
-        `ICE→DTLS node ${nodeDtls} ms, python ${pyDtls} ms; DTLS→channel node ${span(n, "dtlsConnected", "channelOpen")} ms, python ${span(p, "dtlsConnected", "channelOpen")} ms; load ${loadavg()[0]!.toFixed(2)}`,
+        `ICE→DTLS node ${nodeDtls} ms, python ${pyDtls} ms; DTLS→channel node ${span(n, "dtlsConnected", "channelOpen")} ms, python ${span(p, "dtlsConnected", "channelOpen")} ms; ` +
+        `node DTLS flights resent ${resent(node)}; load ${loadavg()[0]!.toFixed(2)}`,
     );
   }
   console.log(`python peer, ${runs} runs in both roles: largest ICE-connected → DTLS-connected ${Math.max(...worst)} ms (either side)`);
+}
+
+/** werift's DTLS flight retransmissions, counted from its debug log: "?" unless run with DEBUG=werift-dtls*. */
+function resent(peer: PeerProcess): string {
+  if (!/werift-dtls/.test(process.env.DEBUG ?? "")) return "?";
+  return String(peer.stderr.filter((line) => /flight\.ts : warn .*retransmit/.test(line)).length);
 }
 
 function keepOutput(name: string, peers: readonly PeerProcess[]): string {
