@@ -33,6 +33,18 @@ t.test("a TURN server that worked is named in the advice", async (t) => {
   t.match(verdict.text, /use TURN — turns:turn\.example\.org:443 worked/, "the TURN server that allocated is named");
 });
 
+t.test("two symmetric NATs are both named, as both sides' evidence", async (t) => {
+  const verdict = jointVerdict({ name: "alice", report: report({ nat: symmetric }) }, { name: "bob", report: report({ nat: symmetric }) });
+  t.equal(verdict.decidedBy, "both", "both sides' evidence decided it");
+  t.match(verdict.text, /alice's and bob's NATs break hole punching: a direct path is impossible: use TURN: --with-turn$/, "both NATs named");
+});
+
+t.test("a symmetric NAT with no evidence from the other side: unlikely, not impossible, decided by this side", async (t) => {
+  const verdict = jointVerdict({ name: "alice", report: report({ nat: symmetric, reason: "nat-traversal-failed" }) }, undefined);
+  t.equal(verdict.decidedBy, "alice", "this side's evidence alone");
+  t.match(verdict.text, /alice's NAT breaks hole punching: a direct path is unlikely \(the other peer's NAT unknown\)/, "the other NAT might let anything in");
+});
+
 t.test("a symmetric NAT facing an unmeasured NAT is called unlikely, not impossible", async (t) => {
   const verdict = jointVerdict({ name: "alice", report: report({ nat: symmetric }) }, { name: "bob", report: report({}) });
   t.match(verdict.text, /a direct path is unlikely \(bob's filtering unknown\)/, "no claim beyond the evidence");
