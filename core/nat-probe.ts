@@ -275,15 +275,17 @@ function isLocal(mapped: string, localPort: number): boolean {
 /**
  * What to ask, from the ICE setup: the STUN server ICE uses; its second port when the signaling
  * server offered the same host twice in one entry (its --stun-alt-port convention); the first
- * TURN server's address over UDP, which answers Binding requests too.
+ * TURN server reached over UDP (the configured one first), which answers Binding requests too. A
+ * TURN URL over TCP or TLS says nothing about a UDP port: a Binding request there goes unanswered
+ * and the second-address test would be lost.
  */
 export function natTargets(stun: string | undefined, offered: readonly { readonly urls: readonly string[] }[], turnUrl?: string): NatTargets | undefined {
   const primary = stun ? hostPort(stun) : undefined;
   if (!primary) return undefined;
   const sameServer = offered.find((s) => s.urls.some((u) => sameTarget(hostPort(u), primary)));
   const alternate = sameServer?.urls.map(hostPort).find((t) => t && t.host === primary.host && t.port !== primary.port);
-  const turn = turnUrl ?? offered.flatMap((s) => s.urls).find((u) => /^turn:/i.test(u));
-  const other = turn && /^turn:/i.test(turn) ? hostPort(turn) : undefined;
+  const turn = [...(turnUrl ? [turnUrl] : []), ...offered.flatMap((s) => s.urls)].find((u) => /^turn:/i.test(u) && !/[?&]transport=tcp\b/i.test(u));
+  const other = turn ? hostPort(turn) : undefined;
   return { primary, ...(alternate ? { alternatePort: alternate.port } : {}), ...(other && other.host !== primary.host ? { other } : {}) };
 }
 

@@ -82,13 +82,17 @@ function symmetricNat(sides: readonly Side[], views: readonly SideView[]): Decis
   const symmetric = views.filter((v) => v.mapping === "address-dependent" || v.mapping === "address-and-port-dependent");
   if (symmetric.length === 0 || sides.some((s) => hasCandidate(s.report, "relay"))) return undefined;
   const others = views.filter((v) => !symmetric.includes(v));
-  // A symmetric NAT can still meet a NAT that lets any source in; not one that filters by port.
-  const certain = others.every((v) => v.filtering === "address-and-port-dependent" || v.mapping === "address-dependent" || v.mapping === "address-and-port-dependent");
+  // A symmetric NAT can still meet a NAT that lets any source in (or no NAT); not one that filters
+  // by port. Without the other side's evidence its NAT is unknown.
+  const alone = views.length < 2;
+  const certain = !alone && others.every((v) => v.filtering === "address-and-port-dependent" || v.mapping === "address-dependent" || v.mapping === "address-and-port-dependent");
   const worked = sides.flatMap((s) => s.report.servers).find((a) => a.outcome === "allocated");
-  const names = symmetric.map((v) => v.name).join(" and ");
-  const how = certain ? "a direct path is impossible" : `a direct path is unlikely (${others.map((v) => v.name).join(", ")}'s filtering unknown)`;
+  const owners = symmetric.map((v) => `${v.name}'s`).join(" and ");
+  const subject = symmetric.length > 1 ? `${owners} NATs break` : `${owners} NAT breaks`;
+  const unknown = alone ? "the other peer's NAT unknown" : `${others.map((v) => v.name).join(", ")}'s filtering unknown`;
+  const how = certain ? "a direct path is impossible" : `a direct path is unlikely (${unknown})`;
   const fix = worked ? `use TURN — ${worked.url} worked` : "use TURN: --with-turn";
-  return { reason: "symmetric-nat", by: symmetric.length === views.length ? "both" : names, text: `${names}'s NAT breaks hole punching: ${how}: ${fix}` };
+  return { reason: "symmetric-nat", by: symmetric.length > 1 ? "both" : symmetric[0]!.name, text: `${subject} hole punching: ${how}: ${fix}` };
 }
 
 function turnCertificate(sides: readonly Side[]): Decision | undefined {

@@ -1,11 +1,12 @@
 // Measurements of the WebRTC stack for the notes, run by hand (they take minutes, not test time):
 //   npx tsx scripts/measure-stack.ts busy-loopback 50   # Deno offerer ↔ Node answerer over TLS, both CPUs spinning
 //   npx tsx scripts/measure-stack.ts python 10          # the Python peer (aiortc) in both roles against Node
+//   (DEBUG='werift-dtls*' also counts the Node side's DTLS flight retransmissions: a stall shows as one)
 // The impaired-link measurement is IMPAIRED_LAB_RUNS=20 npx tap test/nat-lab-impaired.test.ts.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { startTestServer } from "../test/fixtures/server.ts";
@@ -65,7 +66,9 @@ async function busyLoopback(runs: number): Promise<void> {
     const ok = o?.connected === true && a?.connected === true;
     if (ok) connected++;
     const why = [o, a].map((s) => (s?.connected ? "ok" : (s?.error?.reason ?? "no summary"))).join(" / ");
-    console.log(`run ${run}: ${ok ? "connected" : "FAILED"} (${why}); ICE→channel ${span(o, "iceConnected", "channelOpen")} / ${span(a, "iceConnected", "channelOpen")} ms`);
+    // A failure is diagnosed from both peers' whole output: kept beside the run's number.
+    const kept = ok ? "" : `; output in ${keepOutput(`busy-${run}`, peers)}`;
+    console.log(`run ${run}: ${ok ? "connected" : "FAILED"} (${why}); ICE→channel ${span(o, "iceConnected", "channelOpen")} / ${span(a, "iceConnected", "channelOpen")} ms; load ${loadavg()[0]!.toFixed(2)}${kept}`);
   }
   console.log(`busy loopback (Deno offerer, Node answerer, TLS, two spin loops): ${connected} of ${runs} connected on both sides`);
 }
@@ -80,13 +83,30 @@ async function pythonRuns(runs: number): Promise<void> {
     const node = spawnPeer("node", ["--role", pythonRole === "offerer" ? "answerer" : "offerer", ...flags]);
     await Promise.all([py.exited, node.exited]);
     const [p, n] = [summaryOf(py), summaryOf(node)];
-    // werift's own ICE connected → DTLS connected; aiortc reports ICE connected → channel open.
-    const nodeDtls = span(n, "iceConnected", "dtlsConnected");
-    const pyChannel = span(p, "iceConnected", "channelOpen");
-    worst.push(Math.max(nodeDtls, pyChannel));
-    console.log(`run ${run}: python ${pythonRole}: ${p?.connected && n?.connected ? "connected" : "FAILED"}; node ICE→DTLS ${nodeDtls} ms, python ICE→channel ${pyChannel} ms`);
+    // Each side's own ICE connected → DTLS connected (a stall on either side shows), and the
+    // channel opening after it for context.
+    const [nodeDtls, pyDtls] = [span(n, "iceConnected", "dtlsConnected"), span(p, "iceConnected", "dtlsConnected")];
+    worst.push(Math.max(nodeDtls, pyDtls));
+    const ok = p?.connected && n?.connected;
+    console.log(
+      `run ${run}: python ${pythonRole}: ${ok ? "connected" : `FAILED (${p?.error?.reason ?? "no summary"} / ${n?.error?.reason ?? "no summary"}; output in ${keepOutput(`python-${run}`, [py, node])})`}; ` +
+        `ICE→DTLS node ${nodeDtls} ms, python ${pyDtls} ms; DTLS→channel node ${span(n, "dtlsConnected", "channelOpen")} ms, python ${span(p, "dtlsConnected", "channelOpen")} ms; ` +
+        `node DTLS flights resent ${resent(node)}; load ${loadavg()[0]!.toFixed(2)}`,
+    );
   }
-  console.log(`python peer, ${runs} runs in both roles: largest ICE-connected → DTLS-connected ${Math.max(...worst)} ms`);
+  console.log(`python peer, ${runs} runs in both roles: largest ICE-connected → DTLS-connected ${Math.max(...worst)} ms (either side)`);
+}
+
+/** werift's DTLS flight retransmissions, counted from its debug log: "?" unless run with DEBUG=werift-dtls*. */
+function resent(peer: PeerProcess): string {
+  if (!/werift-dtls/.test(process.env.DEBUG ?? "")) return "?";
+  return String(peer.stderr.filter((line) => /flight\.ts : warn .*retransmit/.test(line)).length);
+}
+
+function keepOutput(name: string, peers: readonly PeerProcess[]): string {
+  const dir = mkdtempSync(join(tmpdir(), `${name}-`));
+  peers.forEach((p, i) => writeFileSync(join(dir, `peer-${i}.log`), [...p.lines, ...p.stderr].join("\n")));
+  return dir;
 }
 
 function span(s: Summary | undefined, from: string, to: string): number {

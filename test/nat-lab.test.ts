@@ -1,19 +1,12 @@
 // The peer CLIs across real NATs (network namespaces, iptables, coturn): they connect where hole
 // punching can work, fail where it cannot, and say why; TURN rescues the cases it should.
-import { createHmac } from "node:crypto";
 import t, { type Test } from "tap";
 import type { PeerRuntime } from "../scripts/peer-process.ts";
-import { natLabUnavailable, startNatLab, type NatLab } from "./fixtures/nat-lab.ts";
+import { natLabUnavailable, restCredentials, startNatLab, type NatLab } from "./fixtures/nat-lab.ts";
 import { uniqueRoom, type CliResult } from "./fixtures/peers.ts";
 
 const unavailable = natLabUnavailable();
 if (unavailable) t.plan(0, unavailable);
-
-/** coturn's REST credentials (--use-auth-secret), made the way the signaling server makes them. */
-function restCredentials(secret: string, user: string): [string, string] {
-  const username = `${Math.floor(Date.now() / 1000) + 3600}:${user}`;
-  return [username, createHmac("sha1", secret).update(username).digest("base64")];
-}
 
 interface Side {
   readonly site: string;
@@ -42,6 +35,30 @@ function eachPeer(peers: { offerer: CliResult; answerer: CliResult }, fn: (name:
   for (const [name, result] of Object.entries(peers)) fn(name, result);
 }
 
+type Mapping = NonNullable<NonNullable<CliResult["summary"]>["nat"]>["mapping"];
+
+/**
+ * Both sides' NAT classification and their joint verdict: the outcome, and for a failure the rule
+ * that decided it and whose evidence did ("offerer", "answerer" or "both").
+ */
+function assertVerdict(
+  t: Test,
+  peers: { offerer: CliResult; answerer: CliResult },
+  expected: { offerer: Mapping; answerer: Mapping; reason: string; decidedBy?: "offerer" | "answerer" | "both" },
+): void {
+  const idOf = (name: "offerer" | "answerer") => peers[name].summary?.peerId;
+  eachPeer(peers, (name, result) => {
+    t.equal(result.summary?.nat?.mapping, expected[name as "offerer" | "answerer"], `the ${name} classifies its NAT's mapping (${result.summary?.nat?.mapping})`);
+    const verdict = result.summary?.verdict;
+    t.equal(verdict?.remoteReported, true, `the ${name} got the other side's evidence`);
+    t.equal(verdict?.reason, expected.reason, `the ${name}'s joint verdict: ${verdict?.text}`);
+    if (expected.decidedBy) {
+      const by = expected.decidedBy === "both" ? "both" : idOf(expected.decidedBy);
+      t.equal(verdict?.decidedBy, by, `the ${name}'s verdict was decided by ${expected.decidedBy === "both" ? "both sides'" : `the ${expected.decidedBy}'s`} evidence`);
+    }
+  });
+}
+
 function assertDirect(t: Test, name: string, result: CliResult): void {
   const pair = result.summary?.selectedPair;
   t.equal(result.code, 0, `${name} connects and exits 0 (${seen(result)})`);
@@ -63,12 +80,14 @@ if (!unavailable) {
   t.test("Node peers behind two cone NATs connect directly with STUN alone", async (t) => {
     const peers = await meet(lab, { site: "cone-a" }, { site: "cone-b" });
     eachPeer(peers, (name, result) => assertDirect(t, name, result));
+    assertVerdict(t, peers, { offerer: "endpoint-independent", answerer: "endpoint-independent", reason: "connected" });
   });
 
   t.test("a Node offerer and a Deno answerer behind two cone NATs connect directly with STUN alone", async (t) => {
     const peers = await meet(lab, { site: "cone-a" }, { site: "cone-b", runtime: "deno" });
     eachPeer(peers, (name, result) => assertDirect(t, name, result));
     t.match(peers.answerer.summary?.runtime, /^deno /, "the answerer ran on Deno");
+    assertVerdict(t, peers, { offerer: "endpoint-independent", answerer: "endpoint-independent", reason: "connected" });
   });
 
   t.test("peers behind two symmetric NATs fail with STUN alone, and say NAT traversal failed", async (t) => {
@@ -90,6 +109,7 @@ if (!unavailable) {
     const [secondName, secondResult] = second!;
     t.equal(secondResult.summary?.error?.reason, "nat-traversal-failed", `${secondName}, told by its peer, says NAT traversal failed too`);
     t.match(secondResult.summary?.error?.hints.join(" "), /--with-turn/, `${secondName} suggests TURN too`);
+    assertVerdict(t, peers, { offerer: "address-and-port-dependent", answerer: "address-and-port-dependent", reason: "symmetric-nat", decidedBy: "both" });
   });
 
   t.test("peers behind two symmetric NATs connect through the TURN relay the server hands out", async (t) => {
@@ -100,6 +120,7 @@ if (!unavailable) {
       t.ok(pair?.local.type === "relay" || pair?.remote.type === "relay", `${name}'s selected pair goes through the relay`);
       t.match(result.summary?.iceServers.turn?.username, /^\d+:/, `${name} used the REST credentials the server minted`);
     });
+    assertVerdict(t, peers, { offerer: "address-and-port-dependent", answerer: "address-and-port-dependent", reason: "connected" });
   });
 
   t.test("a peer whose network blocks UDP fails with STUN alone, and says UDP is blocked", async (t) => {
@@ -113,6 +134,7 @@ if (!unavailable) {
       ["peer-unreachable", "udp-blocked"].includes(peers.answerer.summary?.error?.reason ?? ""),
       `its peer blames the blocked side's network, not its own (${peers.answerer.summary?.error?.reason})`,
     );
+    assertVerdict(t, peers, { offerer: "unknown", answerer: "endpoint-independent", reason: "udp-blocked", decidedBy: "offerer" });
   });
 
   t.test("a peer whose network blocks UDP connects through TURN over TCP", async (t) => {
@@ -123,5 +145,6 @@ if (!unavailable) {
     const local = peers.offerer.summary?.selectedPair?.local;
     t.equal(local?.type, "relay", "the blocked peer sends through its relay candidate");
     t.equal(local?.relayProtocol, "tcp", "and reaches the relay over TCP");
+    assertVerdict(t, peers, { offerer: "unknown", answerer: "endpoint-independent", reason: "connected" });
   });
 }

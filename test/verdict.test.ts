@@ -33,6 +33,18 @@ t.test("a TURN server that worked is named in the advice", async (t) => {
   t.match(verdict.text, /use TURN — turns:turn\.example\.org:443 worked/, "the TURN server that allocated is named");
 });
 
+t.test("two symmetric NATs are both named, as both sides' evidence", async (t) => {
+  const verdict = jointVerdict({ name: "alice", report: report({ nat: symmetric }) }, { name: "bob", report: report({ nat: symmetric }) });
+  t.equal(verdict.decidedBy, "both", "both sides' evidence decided it");
+  t.match(verdict.text, /alice's and bob's NATs break hole punching: a direct path is impossible: use TURN: --with-turn$/, "both NATs named");
+});
+
+t.test("a symmetric NAT with no evidence from the other side: unlikely, not impossible, decided by this side", async (t) => {
+  const verdict = jointVerdict({ name: "alice", report: report({ nat: symmetric, reason: "nat-traversal-failed" }) }, undefined);
+  t.equal(verdict.decidedBy, "alice", "this side's evidence alone");
+  t.match(verdict.text, /alice's NAT breaks hole punching: a direct path is unlikely \(the other peer's NAT unknown\)/, "the other NAT might let anything in");
+});
+
 t.test("a symmetric NAT facing an unmeasured NAT is called unlikely, not impossible", async (t) => {
   const verdict = jointVerdict({ name: "alice", report: report({ nat: symmetric }) }, { name: "bob", report: report({}) });
   t.match(verdict.text, /a direct path is unlikely \(bob's filtering unknown\)/, "no claim beyond the evidence");
@@ -76,6 +88,14 @@ t.test("mapping: compared answers from two ports and a second address", async (t
   t.equal(classifyMapping("203.0.113.1:5", { asked: "x", outcome: "wrong-source", from: "y" }, undefined, 1), "unknown", "an answer from the wrong address is not used");
   t.equal(classifyFiltering({ asked: "x", outcome: "no-answer" }, answered("a")), "address-and-port-dependent", "the other port's answer did not get in");
   t.equal(classifyFiltering({ asked: "x", outcome: "no-answer" }, { asked: "x", outcome: "no-answer" }), "unknown", "silence from a port never heard proves nothing");
+});
+
+t.test("the second address asked is a TURN server over UDP: a TURN URL over TCP or TLS names no UDP port", async (t) => {
+  const offered = [{ urls: ["stun:198.51.100.1:3478"] }, { urls: ["turn:198.51.100.2:3478"] }];
+  t.same(natTargets("stun:198.51.100.1:3478", offered, "turn:198.51.100.3:3478")?.other, { host: "198.51.100.3", port: 3478 }, "the configured TURN server over UDP first");
+  t.same(natTargets("stun:198.51.100.1:3478", offered, "turn:198.51.100.3:443?transport=tcp")?.other, { host: "198.51.100.2", port: 3478 }, "over TCP: the offered UDP one instead");
+  t.same(natTargets("stun:198.51.100.1:3478", offered, "turns:198.51.100.3:443")?.other, { host: "198.51.100.2", port: 3478 }, "over TLS: the offered UDP one instead");
+  t.equal(natTargets("stun:198.51.100.1:3478", [], "turn:198.51.100.3:443?transport=tcp")?.other, undefined, "none over UDP: no second address");
 });
 
 t.test("the NAT probe against the server's responder on two ports: no NAT on loopback, and the changed-port answer arrives", async (t) => {
