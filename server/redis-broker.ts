@@ -43,6 +43,8 @@ interface AckState {
 
 type Member = [sid: string, peer: string, client: string, joined: string, roomq?: number];
 
+/** Tokens remembered per instance; the oldest go first (they are looked up again when used). */
+const TOKEN_CACHE = 50_000;
 const PEER_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
 const CLOSING = "Server is shutting down";
 
@@ -64,6 +66,17 @@ export class RedisBroker implements Broker {
   private readonly released = new Map<string, number>();
   /** Session ids with a subscribe() under way on this instance. */
   private readonly opening = new Map<string, number>();
+  /**
+   * Tokens this instance has seen → their registration, so that a SendMessage costs one round trip
+   * to Redis, not two. A hit may be stale (the session left or expired, possibly through another
+   * instance), which is harmless wherever the next script checks the session itself (send,
+   * subscribe); leave() and authenticate() answer as if it had been looked up (see `unverified`).
+   */
+  private readonly sessions = new Map<string, PeerRecord>();
+  /** Session id → its token in `sessions`, to forget it when the session goes. */
+  private readonly tokens = new Map<string, string>();
+  /** Records authenticate() answered from `sessions` without asking Redis. */
+  private readonly unverified = new WeakSet<PeerRecord>();
   private closed = false;
 
   static async connect(options: RedisBrokerOptions): Promise<RedisBroker> {
@@ -97,7 +110,10 @@ export class RedisBroker implements Broker {
       graceMs: this.limits.sessionGraceMs,
       heartbeatMs: options.heartbeatMs ?? 1_000,
       leavePayload: (peerId, reason) => encode({ $case: "peerLeft", value: { peerId, reason } }),
-      onExpire: options.onExpire ?? (() => {}),
+      onExpire: (peer, reason) => {
+        this.forget(peer.sessionId);
+        options.onExpire?.(peer, reason);
+      },
       claimAll: () => [...this.local.entries()].map(([sid, sub]) => [sid, sub.epoch] as const),
     });
   }
@@ -119,6 +135,7 @@ export class RedisBroker implements Broker {
         const [outcome] = reply;
         if (outcome === "OK") {
           this.liveness.expiryAt(now + limits.sessionGraceMs);
+          this.remember(token, peer);
           return { peer, token, others: (reply[1] as Member[]).map((m) => toRecord(room, m)) };
         }
         if (outcome !== "TAKEN") throw this.refused(reply, `Cannot join room "${room}" now`, room, origin.address);
@@ -130,11 +147,20 @@ export class RedisBroker implements Broker {
   }
 
   async authenticate(token: string): Promise<PeerRecord> {
+    if (this.closed) throw unavailable(CLOSING);
+    const known = this.sessions.get(token);
+    if (known) {
+      const record = { ...known };
+      this.unverified.add(record);
+      return record;
+    }
     return this.call(async () => {
       const reply = (await this.redis.icAuthenticate(this.prefix, token)) as [string, string, string, string, string] | null;
       if (!reply) throw unauthenticated("Unknown or expired session token");
       const [sid, room, peer, client, joined] = reply;
-      return toRecord(room, [sid, peer, client, joined]);
+      const record = toRecord(room, [sid, peer, client, joined]);
+      this.remember(token, record);
+      return record;
     });
   }
 
@@ -150,6 +176,7 @@ export class RedisBroker implements Broker {
         case "OK":
           return { sequence: BigInt(reply[1]!) };
         case "UNAUTH":
+          this.forget(from.sessionId);
           throw unauthenticated("Unknown or expired session token");
         case "NOTFOUND":
           throw notFound(`Cannot send to peer "${toPeerId}": no such peer in room "${from.room}"`);
@@ -187,7 +214,10 @@ export class RedisBroker implements Broker {
       }
       if (!reply || reply[0] === "RANGE") {
         if (!this.local.has(peer.sessionId)) void this.subscriber.unsubscribe(channel).catch(() => {});
-        if (!reply) throw unauthenticated("Unknown or expired session token");
+        if (!reply) {
+          this.forget(peer.sessionId);
+          throw unauthenticated("Unknown or expired session token");
+        }
         const [, first, last] = reply as [string, number, number];
         const why = options.resumeAfter! > BigInt(last) ? `the last event issued is ${last}` : `events before ${first} are no longer held`;
         throw outOfRange(`Cannot resume after sequence ${options.resumeAfter}: ${why}; register again`);
@@ -209,7 +239,10 @@ export class RedisBroker implements Broker {
   async leave(peer: PeerRecord, reason: LeaveReason): Promise<void> {
     return this.call(async () => {
       const payload = encode({ $case: "peerLeft", value: { peerId: peer.peerId, reason } });
-      await this.redis.icLeave(this.prefix, peer.sessionId, reason, payload, Date.now(), 0);
+      const removed = await this.redis.icLeave(this.prefix, peer.sessionId, reason, payload, Date.now(), 0);
+      this.forget(peer.sessionId);
+      // Looked up in Redis, this record's token would have been refused.
+      if (removed !== 1 && this.unverified.has(peer)) throw unauthenticated("Unknown or expired session token");
     });
   }
 
@@ -231,6 +264,8 @@ export class RedisBroker implements Broker {
     await this.liveness.stop([...this.released]).catch(() => {});
     this.redis.disconnect();
     this.subscriber.disconnect();
+    this.sessions.clear();
+    this.tokens.clear();
     // Last, so that whoever awaits close() can still catch what the consumers now see.
     const closing = unavailable(CLOSING);
     for (const subscription of [...this.local.values()]) subscription.fail(closing);
@@ -309,8 +344,26 @@ export class RedisBroker implements Broker {
       if (this.opening.has(sid)) return;
       if (Number(message.subarray(1).toString()) > subscription.epoch) subscription.fail(replaced(subscription.peerId));
     } else if (kind === "X") {
+      this.forget(sid);
       subscription.gone();
     }
+  }
+
+  private remember(token: string, peer: PeerRecord): void {
+    if (this.sessions.size >= TOKEN_CACHE) {
+      const [oldest, record] = this.sessions.entries().next().value!;
+      this.sessions.delete(oldest);
+      this.tokens.delete(record.sessionId);
+    }
+    this.sessions.set(token, peer);
+    this.tokens.set(peer.sessionId, token);
+  }
+
+  private forget(sid: string): void {
+    const token = this.tokens.get(sid);
+    if (token === undefined) return;
+    this.tokens.delete(sid);
+    this.sessions.delete(token);
   }
 
   private channelOf(sid: string): string {

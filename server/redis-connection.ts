@@ -24,7 +24,7 @@ export function openRedis(url: string, name: string, onStateChange: (state: stri
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: COMMAND_TIMEOUT_MS,
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     retryStrategy: (attempt) => Math.min(50 * attempt, 1_000),
   });
   let lastError = "";
