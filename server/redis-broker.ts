@@ -37,14 +37,19 @@ export interface RedisBrokerOptions {
 }
 
 interface AckState {
+  /** The ack not sent yet. */
   latest: { epoch: number; sequence: number } | undefined;
-  readonly done: Promise<void>;
+  timer: NodeJS.Timeout | undefined;
+  /** Settles when the last ack sent has been answered (or failed). */
+  sent: Promise<void>;
 }
 
 type Member = [sid: string, peer: string, client: string, joined: string, roomq?: number];
 
 /** Tokens remembered per instance; the oldest go first (they are looked up again when used). */
 const TOKEN_CACHE = 50_000;
+/** How long an ack may wait for more events to cover. */
+const ACK_DELAY_MS = 10;
 const PEER_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
 const CLOSING = "Server is shutting down";
 
@@ -260,6 +265,7 @@ export class RedisBroker implements Broker {
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.sendWaitingAcks();
     this.closed = true;
     await this.liveness.stop([...this.released]).catch(() => {});
     this.redis.disconnect();
@@ -281,43 +287,62 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * Sent at once when none is in flight, so Redis sees it before any later command of this
-   * instance (a send that needs the room it frees); while one is in flight, the latest waits and
-   * covers all handed out meanwhile. `acked(sid)` resolves when none is pending.
+   * Acks wait up to ACK_DELAY_MS, so that one script covers all the events handed out meanwhile
+   * (one per message would cost Redis and this instance a script each). Every other command of
+   * this instance sends the waiting ones first (see call()), so Redis sees them before a send or
+   * a registration that needs the room they free, as if they had gone at once. `acked(sid)`
+   * resolves when none is pending for that session.
    */
   private ack(sid: string, epoch: number, sequence: number): void {
-    const state = this.acks.get(sid);
-    if (state) {
-      state.latest = { epoch, sequence };
-      return;
+    let state = this.acks.get(sid);
+    if (!state) {
+      state = { latest: undefined, timer: undefined, sent: Promise.resolve() };
+      this.acks.set(sid, state);
     }
-    let drained!: () => void;
-    const entry: AckState = { latest: undefined, done: new Promise<void>((resolve) => (drained = resolve)) };
-    this.acks.set(sid, entry);
-    const flush = (epoch: number, sequence: number): void => {
-      void this.redis
-        .icAck(this.prefix, sid, epoch, sequence, this.limits.retainEvents)
-        .catch(() => {})
-        .then(() => {
-          const latest = entry.latest;
-          entry.latest = undefined;
-          if (latest && !this.closed) return flush(latest.epoch, latest.sequence);
-          this.acks.delete(sid);
-          drained();
-        });
-    };
-    flush(epoch, sequence);
+    state.latest = { epoch, sequence };
+    if (state.timer) return;
+    state.timer = setTimeout(() => this.sendAck(sid), ACK_DELAY_MS);
+    state.timer.unref();
+    this.waitingAcks.add(sid);
+  }
+
+  private sendAck(sid: string): void {
+    const state = this.acks.get(sid);
+    this.waitingAcks.delete(sid);
+    if (!state?.latest) return;
+    clearTimeout(state.timer);
+    state.timer = undefined;
+    const { epoch, sequence } = state.latest;
+    state.latest = undefined;
+    if (this.closed) return;
+    const sent: Promise<void> = this.redis.icAck(this.prefix, sid, epoch, sequence, this.limits.retainEvents).then(
+      () => {},
+      () => {},
+    );
+    state.sent = sent;
+    void sent.then(() => {
+      if (this.acks.get(sid) === state && state.sent === sent && !state.latest) this.acks.delete(sid);
+    });
+  }
+
+  private sendWaitingAcks(): void {
+    for (const sid of this.waitingAcks) this.sendAck(sid);
   }
 
   private acked(sid: string): Promise<void> {
-    return this.acks.get(sid)?.done ?? Promise.resolve();
+    this.sendAck(sid);
+    return this.acks.get(sid)?.sent ?? Promise.resolve();
   }
 
   private readonly acks = new Map<string, AckState>();
+  /** Sessions whose ack waits for its timer. */
+  private readonly waitingAcks = new Set<string>();
 
   private ended(sid: string, subscription: RedisSubscription, released: boolean): void {
     if (this.local.get(sid) !== subscription) return;
     this.local.delete(sid);
+    // Before the release: the next stream, here or elsewhere, starts after what this one handed out.
+    this.sendAck(sid);
     void this.subscriber.unsubscribe(this.channelOf(sid)).catch(() => {});
     if (!released || this.closed) return;
     const deadline = Date.now() + this.limits.sessionGraceMs;
@@ -373,6 +398,7 @@ export class RedisBroker implements Broker {
   /** Runs a broker call: UNAVAILABLE after close() or while Redis is away. */
   private async call<T>(run: () => Promise<T>): Promise<T> {
     if (this.closed) throw unavailable(CLOSING);
+    this.sendWaitingAcks();
     try {
       return await run();
     } catch (err) {
