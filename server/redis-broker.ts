@@ -12,6 +12,7 @@ import { randomBytes, randomInt, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { SubscribeResponse, type ClientInfo, type Signal } from "../gen/icetest/signaling/v1/signaling.ts";
 import { toPeerInfo, type Broker, type BrokerStats, type LeaveReason, type Origin, type PeerRecord, type Registration, type SubscribeOptions, type Subscription } from "./broker.ts";
+import { withEncodedEvent } from "./encoded-event.ts";
 import { aborted, alreadyExists, notFound, outOfRange, resourceExhausted, SignalingError, unauthenticated, unavailable } from "./errors.ts";
 import { DEFAULT_BROKER_LIMITS, describeLimit, type BrokerLimits } from "./limits.ts";
 import { connectRedis, fromRedisError, openRedis, redact } from "./redis-connection.ts";
@@ -452,8 +453,8 @@ function encode(event: NonNullable<SubscribeResponse["event"]>): Buffer {
 }
 
 function decode(sequence: number, millis: number, payload: Buffer): SubscribeResponse {
-  const event = SubscribeResponse.decode(payload);
-  return { ...event, sequence: BigInt(sequence), serverTime: toTimestamp(new Date(millis)) };
+  const { event } = SubscribeResponse.decode(payload);
+  return withEncodedEvent({ sequence: BigInt(sequence), serverTime: toTimestamp(new Date(millis)), event }, payload);
 }
 
 function freshPeerId(): string {
