@@ -35,7 +35,7 @@ const CHILD = fileURLToPath(new URL("./server-child.ts", import.meta.url));
 export async function startServerProcess(kind: ServerKind, args: readonly string[] = []): Promise<ServerProcess> {
   const child = fork(CHILD, [kind, ...args], {
     cwd: ROOT,
-    execArgv: ["--import", "tsx", "--expose-gc"],
+    execArgv: ["--import", "tsx", "--expose-gc", ...(process.env.PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PROF_DIR}`] : [])],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
