@@ -12,7 +12,7 @@ import { randomBytes, randomInt, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { SubscribeResponse, type ClientInfo, type Signal } from "../gen/icetest/signaling/v1/signaling.ts";
 import { toPeerInfo, type Broker, type BrokerStats, type LeaveReason, type Origin, type PeerRecord, type Registration, type SubscribeOptions, type Subscription } from "./broker.ts";
-import { withEncodedEvent } from "./encoded-event.ts";
+import { encodeEvent, withEncodedEvent } from "./encoded-event.ts";
 import { aborted, alreadyExists, notFound, outOfRange, resourceExhausted, SignalingError, unauthenticated, unavailable } from "./errors.ts";
 import { DEFAULT_BROKER_LIMITS, describeLimit, type BrokerLimits } from "./limits.ts";
 import { connectRedis, fromRedisError, openRedis, redact } from "./redis-connection.ts";
@@ -115,7 +115,7 @@ export class RedisBroker implements Broker {
       instanceId: this.instanceId,
       graceMs: this.limits.sessionGraceMs,
       heartbeatMs: options.heartbeatMs ?? 1_000,
-      leavePayload: (peerId, reason) => encode({ $case: "peerLeft", value: { peerId, reason } }),
+      leavePayload: (peerId, reason) => encodeEvent({ $case: "peerLeft", value: { peerId, reason } }),
       onExpire: (peer, reason) => {
         this.forget(peer.sessionId);
         options.onExpire?.(peer, reason);
@@ -131,7 +131,7 @@ export class RedisBroker implements Broker {
         const peer: PeerRecord = { room, peerId: id, client, joinedAt: new Date(), sessionId: randomUUID() };
         const token = randomBytes(32).toString("base64url");
         const now = Date.now();
-        const payload = encode({ $case: "peerJoined", value: { peer: toPeerInfo(peer) } });
+        const payload = encodeEvent({ $case: "peerJoined", value: { peer: toPeerInfo(peer) } });
         const { limits } = this;
         const reply = (await this.redis.icRegister(
           ...[this.prefix, room, id, peer.sessionId, token, JSON.stringify(client), peer.joinedAt.getTime(), now + limits.sessionGraceMs],
@@ -173,7 +173,7 @@ export class RedisBroker implements Broker {
   async send(from: PeerRecord, toPeerId: string, signal: Signal): Promise<{ sequence: bigint }> {
     return this.call(async () => {
       const { limits } = this;
-      const payload = encode({ $case: "message", value: { fromPeerId: from.peerId, signal } });
+      const payload = encodeEvent({ $case: "message", value: { fromPeerId: from.peerId, signal } });
       const reply = (await this.redis.icSend(
         ...[this.prefix, from.sessionId, from.room, toPeerId, payload, Date.now()],
         ...[limits.peerEvents, limits.peerBytes, limits.totalBytes, limits.sendRate, limits.sendBurst],
@@ -244,7 +244,7 @@ export class RedisBroker implements Broker {
 
   async leave(peer: PeerRecord, reason: LeaveReason): Promise<void> {
     return this.call(async () => {
-      const payload = encode({ $case: "peerLeft", value: { peerId: peer.peerId, reason } });
+      const payload = encodeEvent({ $case: "peerLeft", value: { peerId: peer.peerId, reason } });
       const removed = await this.redis.icLeave(this.prefix, peer.sessionId, reason, payload, Date.now(), 0);
       this.forget(peer.sessionId);
       // Looked up in Redis, this record's token would have been refused.
@@ -447,10 +447,6 @@ function toRecord(room: string, [sid, peerId, client, joined]: Member): PeerReco
   return { room, peerId, client: JSON.parse(client) as ClientInfo, joinedAt: new Date(Number(joined)), sessionId: sid };
 }
 
-function encode(event: NonNullable<SubscribeResponse["event"]>): Buffer {
-  const bytes = SubscribeResponse.encode({ sequence: 0n, event }).finish();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 
 function decode(sequence: number, millis: number, payload: Buffer): SubscribeResponse {
   const { event } = SubscribeResponse.decode(payload);

@@ -7,7 +7,7 @@ import { logRefusals } from "./call-log.ts";
 import { limitConnectionsPerAddress } from "./connection-limit.ts";
 import { Health } from "./health.ts";
 import { iceServersFor, type TurnConfig } from "./ice-servers.ts";
-import { withEncodedEvents } from "./encoded-event.ts";
+import { withFastEncoding } from "./encoded-event.ts";
 import { toListenError } from "./listen-error.ts";
 import { CallTracker, type CallObserver } from "./instrument.ts";
 import { logLine, type Log } from "./log.ts";
@@ -117,7 +117,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (metrics) observers.push(metrics.observer);
     const calls = new CallTracker(observers, limits.requestTimeoutMs);
     const server = new grpc.Server(channelOptions(limits, calls));
-    server.addService(withEncodedEvents(withUtf8Check()), service.handlers);
+    server.addService(withFastEncoding(withUtf8Check()), service.handlers);
     const health = new Health();
     health.addTo(server);
     addReflection(server);
