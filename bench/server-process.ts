@@ -35,7 +35,7 @@ const CHILD = fileURLToPath(new URL("./server-child.ts", import.meta.url));
 export async function startServerProcess(kind: ServerKind, args: readonly string[] = []): Promise<ServerProcess> {
   const child = fork(CHILD, [kind, ...args], {
     cwd: ROOT,
-    execArgv: ["--import", "tsx", "--expose-gc"],
+    execArgv: ["--import", "tsx", "--expose-gc", ...profiling()],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -91,6 +91,12 @@ export async function startServerProcess(kind: ServerKind, args: readonly string
       return stopping;
     },
   };
+}
+
+/** BENCH_CPU_PROF=DIR: each server writes a V8 CPU profile there when it exits (Node refuses --cpu-prof in NODE_OPTIONS). */
+function profiling(): string[] {
+  const dir = process.env.BENCH_CPU_PROF;
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : [];
 }
 
 function kill(child: ChildProcess): void {

@@ -12,7 +12,10 @@
 //                                    limits.registrations; a member of the room already holds
 //                                    limits.roomEvents undelivered room events (the joiner is
 //                                    refused, so a flood of joins cannot bury anyone's messages)
-//   authenticate UNAUTHENTICATED     "Unknown or expired session token"
+//   authenticate UNAUTHENTICATED     "Unknown or expired session token"; a shared broker may answer
+//                                    from its own memory for a session another process has just
+//                                    removed: then the method the record is given to fails
+//                                    UNAUTHENTICATED instead (leave too)
 //   send         NOT_FOUND           the recipient is not in the sender's room
 //                RESOURCE_EXHAUSTED  the sender exceeded limits.sendRate (token bucket of
 //                                    limits.sendBurst); the recipient would hold more than

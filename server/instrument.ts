@@ -1,8 +1,11 @@
 // Watches every call at the gRPC layer, whatever service answers it: when it starts, each message
 // it sends, and the status it ends with. Metrics and the log of refused calls are built on this,
 // so the service handlers know nothing of them. It also keeps the open streaming calls, so a
-// shutdown can end the ones no service ends itself (health Watch, reflection).
+// shutdown can end the ones no service ends itself (health Watch, reflection), and refuses a call
+// whose request has not fully arrived in time (request-timeout.ts). One interceptor does it all:
+// each one more is another layer of grpc-js objects every call and every message goes through.
 import * as grpc from "@grpc/grpc-js";
+import { RequestTimer } from "./request-timeout.ts";
 
 export interface CallInfo {
   /** "icetest.signaling.v1.SignalingService" */
@@ -32,7 +35,11 @@ export interface CallObserver {
 export class CallTracker {
   private readonly openStreams = new Set<grpc.ServerInterceptingCall>();
 
-  constructor(private readonly observers: readonly CallObserver[]) {}
+  /** @param requestTimeoutMs how long a call's request may take to arrive. */
+  constructor(
+    private readonly observers: readonly CallObserver[],
+    private readonly requestTimeoutMs: number,
+  ) {}
 
   readonly interceptor: grpc.ServerInterceptor = (method, next) => {
     const [service = "", name = ""] = method.path.slice(1).split("/");
@@ -47,18 +54,32 @@ export class CallTracker {
       const end = { code, details, seconds: Number(process.hrtime.bigint() - startedAt) / 1e9, messagesSent };
       for (const observer of this.observers) observer.finished?.(info, end);
     };
-    const responder = new grpc.ResponderBuilder()
-      .withStart((start) => start(new grpc.ServerListenerBuilder().withOnCancel(() => finish(grpc.status.CANCELLED, "Cancelled by the client")).build()))
-      .withSendMessage((message, send) => {
+    const timer = new RequestTimer(this.requestTimeoutMs, (code, details) => call.sendStatus({ code, details, metadata: null }));
+    const responder: grpc.Responder = {
+      start: (start) => {
+        timer.start();
+        start({
+          onReceiveMessage: (message, receive) => {
+            timer.stop();
+            receive(message);
+          },
+          onCancel: () => {
+            timer.stop();
+            finish(grpc.status.CANCELLED, "Cancelled by the client");
+          },
+        });
+      },
+      sendMessage: (message, send) => {
         messagesSent += 1;
         for (const observer of this.observers) observer.sent?.(info, message);
         send(message);
-      })
-      .withSendStatus((status, send) => {
+      },
+      sendStatus: (status, send) => {
+        timer.stop();
         finish(status.code, status.details ?? "");
         send(status);
-      })
-      .build();
+      },
+    };
     const call = new grpc.ServerInterceptingCall(next, responder);
     if (info.streaming) this.openStreams.add(call);
     for (const observer of this.observers) observer.started?.(info);

@@ -8,6 +8,7 @@
 // The mailbox counts; the broker decides. `post` never refuses, so the caller chooses which events
 // may be turned away, and what it holds is reported to a Tally shared by all mailboxes.
 import type { SubscribeResponse } from "../gen/icetest/signaling/v1/signaling.ts";
+import { withEncodedEvent } from "./encoded-event.ts";
 import { outOfRange } from "./errors.ts";
 import { toTimestamp } from "./timestamp.ts";
 
@@ -79,11 +80,15 @@ export class Mailbox {
     return fits();
   }
 
-  /** Queues an event of `bytes` encoded bytes and returns its sequence number. */
-  post(event: MailboxEvent, bytes: number, now: Date = new Date()): bigint {
+  /**
+   * Queues an event of `bytes` bytes and returns its sequence number. `encoded`: the event's
+   * encoding, if the caller has it (encoded-event.ts), so that it is not encoded again.
+   */
+  post(event: MailboxEvent, bytes: number, encoded?: Uint8Array): bigint {
     const sequence = this.nextSequence++;
     const room = event.$case === "peerJoined" || event.$case === "peerLeft";
-    this.entries.push({ response: { sequence, serverTime: toTimestamp(now), event }, bytes, room });
+    const response: SubscribeResponse = { sequence, serverTime: toTimestamp(new Date()), event };
+    this.entries.push({ response: encoded ? withEncodedEvent(response, encoded) : response, bytes, room });
     this.count(1, bytes);
     if (room) this.pendingRoom++;
     this.reader?.wake();

@@ -4,7 +4,7 @@
 // subscription for `limits.sessionGraceMs`: after Register (a peer that never subscribes) and
 // whenever its stream goes away, so a client that lost its connection has that long to resume.
 import { randomBytes, randomInt, randomUUID } from "node:crypto";
-import { SubscribeResponse, type ClientInfo, type Signal } from "../gen/icetest/signaling/v1/signaling.ts";
+import type { ClientInfo, Signal } from "../gen/icetest/signaling/v1/signaling.ts";
 import {
   toPeerInfo,
   type Broker,
@@ -16,6 +16,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from "./broker.ts";
+import { encodeEvent } from "./encoded-event.ts";
 import { aborted, alreadyExists, notFound, resourceExhausted, unauthenticated, unavailable } from "./errors.ts";
 import { DEFAULT_BROKER_LIMITS, definedOnly, describeLimit, type BrokerLimits } from "./limits.ts";
 import { Mailbox, type MailboxEvent, type Tally } from "./mailbox.ts";
@@ -103,9 +104,10 @@ export class MemoryBroker implements Broker {
       );
     }
     const event: MailboxEvent = { $case: "message", value: { fromPeerId: from.peerId, signal } };
-    const bytes = eventBytes(event);
+    const encoded = encodeEvent(event);
+    const bytes = heldBytes(encoded);
     this.checkRoomFor(recipient, bytes, `Cannot send to peer "${toPeerId}"`);
-    return { sequence: recipient.mailbox.post(event, bytes) };
+    return { sequence: recipient.mailbox.post(event, bytes, encoded) };
   }
 
   async subscribe(peer: PeerRecord, options: SubscribeOptions = {}): Promise<Subscription> {
@@ -261,14 +263,19 @@ export class MemoryBroker implements Broker {
  * break the sequence); at most one per member of a bounded room is pending.
  */
 function postAll(sessions: Iterable<Session>, event: MailboxEvent): void {
-  const bytes = eventBytes(event);
-  for (const session of sessions) session.mailbox.post(event, bytes);
+  const encoded = encodeEvent(event);
+  const bytes = heldBytes(encoded);
+  for (const session of sessions) session.mailbox.post(event, bytes, encoded);
 }
 
-/** The size of the event on the wire, framing aside: what the byte budgets count. */
-function eventBytes(event: MailboxEvent): number {
+/** The size of an event on the wire, framing aside: what the byte budgets count. */
+function heldBytes(encoded: Uint8Array): number {
   // Sequence and server time add at most 24 bytes; counting them exactly is not worth an encode each.
-  return SubscribeResponse.encode({ sequence: 0n, event }).finish().length + 24;
+  return encoded.length + 24;
+}
+
+function eventBytes(event: MailboxEvent): number {
+  return heldBytes(encodeEvent(event));
 }
 
 function freshPeerId(room: Room): string {

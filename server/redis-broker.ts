@@ -12,6 +12,7 @@ import { randomBytes, randomInt, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { SubscribeResponse, type ClientInfo, type Signal } from "../gen/icetest/signaling/v1/signaling.ts";
 import { toPeerInfo, type Broker, type BrokerStats, type LeaveReason, type Origin, type PeerRecord, type Registration, type SubscribeOptions, type Subscription } from "./broker.ts";
+import { encodeEvent, withEncodedEvent } from "./encoded-event.ts";
 import { aborted, alreadyExists, notFound, outOfRange, resourceExhausted, SignalingError, unauthenticated, unavailable } from "./errors.ts";
 import { DEFAULT_BROKER_LIMITS, describeLimit, type BrokerLimits } from "./limits.ts";
 import { connectRedis, fromRedisError, openRedis, redact } from "./redis-connection.ts";
@@ -37,12 +38,19 @@ export interface RedisBrokerOptions {
 }
 
 interface AckState {
+  /** The ack not sent yet. */
   latest: { epoch: number; sequence: number } | undefined;
-  readonly done: Promise<void>;
+  timer: NodeJS.Timeout | undefined;
+  /** Settles when the last ack sent has been answered (or failed). */
+  sent: Promise<void>;
 }
 
 type Member = [sid: string, peer: string, client: string, joined: string, roomq?: number];
 
+/** Tokens remembered per instance; the oldest go first (they are looked up again when used). */
+const TOKEN_CACHE = 50_000;
+/** How long an ack may wait for more events to cover. */
+const ACK_DELAY_MS = 10;
 const PEER_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
 const CLOSING = "Server is shutting down";
 
@@ -64,6 +72,17 @@ export class RedisBroker implements Broker {
   private readonly released = new Map<string, number>();
   /** Session ids with a subscribe() under way on this instance. */
   private readonly opening = new Map<string, number>();
+  /**
+   * Tokens this instance has seen → their registration, so that a SendMessage costs one round trip
+   * to Redis, not two. A hit may be stale (the session left or expired, possibly through another
+   * instance), which is harmless wherever the next script checks the session itself (send,
+   * subscribe); leave() and authenticate() answer as if it had been looked up (see `unverified`).
+   */
+  private readonly sessions = new Map<string, PeerRecord>();
+  /** Session id → its token in `sessions`, to forget it when the session goes. */
+  private readonly tokens = new Map<string, string>();
+  /** Records authenticate() answered from `sessions` without asking Redis. */
+  private readonly unverified = new WeakSet<PeerRecord>();
   private closed = false;
 
   static async connect(options: RedisBrokerOptions): Promise<RedisBroker> {
@@ -96,8 +115,11 @@ export class RedisBroker implements Broker {
       instanceId: this.instanceId,
       graceMs: this.limits.sessionGraceMs,
       heartbeatMs: options.heartbeatMs ?? 1_000,
-      leavePayload: (peerId, reason) => encode({ $case: "peerLeft", value: { peerId, reason } }),
-      onExpire: options.onExpire ?? (() => {}),
+      leavePayload: (peerId, reason) => encodeEvent({ $case: "peerLeft", value: { peerId, reason } }),
+      onExpire: (peer, reason) => {
+        this.forget(peer.sessionId);
+        options.onExpire?.(peer, reason);
+      },
       claimAll: () => [...this.local.entries()].map(([sid, sub]) => [sid, sub.epoch] as const),
     });
   }
@@ -109,7 +131,7 @@ export class RedisBroker implements Broker {
         const peer: PeerRecord = { room, peerId: id, client, joinedAt: new Date(), sessionId: randomUUID() };
         const token = randomBytes(32).toString("base64url");
         const now = Date.now();
-        const payload = encode({ $case: "peerJoined", value: { peer: toPeerInfo(peer) } });
+        const payload = encodeEvent({ $case: "peerJoined", value: { peer: toPeerInfo(peer) } });
         const { limits } = this;
         const reply = (await this.redis.icRegister(
           ...[this.prefix, room, id, peer.sessionId, token, JSON.stringify(client), peer.joinedAt.getTime(), now + limits.sessionGraceMs],
@@ -119,6 +141,7 @@ export class RedisBroker implements Broker {
         const [outcome] = reply;
         if (outcome === "OK") {
           this.liveness.expiryAt(now + limits.sessionGraceMs);
+          this.remember(token, peer);
           return { peer, token, others: (reply[1] as Member[]).map((m) => toRecord(room, m)) };
         }
         if (outcome !== "TAKEN") throw this.refused(reply, `Cannot join room "${room}" now`, room, origin.address);
@@ -130,18 +153,27 @@ export class RedisBroker implements Broker {
   }
 
   async authenticate(token: string): Promise<PeerRecord> {
+    if (this.closed) throw unavailable(CLOSING);
+    const known = this.sessions.get(token);
+    if (known) {
+      const record = { ...known };
+      this.unverified.add(record);
+      return record;
+    }
     return this.call(async () => {
       const reply = (await this.redis.icAuthenticate(this.prefix, token)) as [string, string, string, string, string] | null;
       if (!reply) throw unauthenticated("Unknown or expired session token");
       const [sid, room, peer, client, joined] = reply;
-      return toRecord(room, [sid, peer, client, joined]);
+      const record = toRecord(room, [sid, peer, client, joined]);
+      this.remember(token, record);
+      return record;
     });
   }
 
   async send(from: PeerRecord, toPeerId: string, signal: Signal): Promise<{ sequence: bigint }> {
     return this.call(async () => {
       const { limits } = this;
-      const payload = encode({ $case: "message", value: { fromPeerId: from.peerId, signal } });
+      const payload = encodeEvent({ $case: "message", value: { fromPeerId: from.peerId, signal } });
       const reply = (await this.redis.icSend(
         ...[this.prefix, from.sessionId, from.room, toPeerId, payload, Date.now()],
         ...[limits.peerEvents, limits.peerBytes, limits.totalBytes, limits.sendRate, limits.sendBurst],
@@ -150,6 +182,7 @@ export class RedisBroker implements Broker {
         case "OK":
           return { sequence: BigInt(reply[1]!) };
         case "UNAUTH":
+          this.forget(from.sessionId);
           throw unauthenticated("Unknown or expired session token");
         case "NOTFOUND":
           throw notFound(`Cannot send to peer "${toPeerId}": no such peer in room "${from.room}"`);
@@ -187,7 +220,10 @@ export class RedisBroker implements Broker {
       }
       if (!reply || reply[0] === "RANGE") {
         if (!this.local.has(peer.sessionId)) void this.subscriber.unsubscribe(channel).catch(() => {});
-        if (!reply) throw unauthenticated("Unknown or expired session token");
+        if (!reply) {
+          this.forget(peer.sessionId);
+          throw unauthenticated("Unknown or expired session token");
+        }
         const [, first, last] = reply as [string, number, number];
         const why = options.resumeAfter! > BigInt(last) ? `the last event issued is ${last}` : `events before ${first} are no longer held`;
         throw outOfRange(`Cannot resume after sequence ${options.resumeAfter}: ${why}; register again`);
@@ -208,8 +244,11 @@ export class RedisBroker implements Broker {
 
   async leave(peer: PeerRecord, reason: LeaveReason): Promise<void> {
     return this.call(async () => {
-      const payload = encode({ $case: "peerLeft", value: { peerId: peer.peerId, reason } });
-      await this.redis.icLeave(this.prefix, peer.sessionId, reason, payload, Date.now(), 0);
+      const payload = encodeEvent({ $case: "peerLeft", value: { peerId: peer.peerId, reason } });
+      const removed = await this.redis.icLeave(this.prefix, peer.sessionId, reason, payload, Date.now(), 0);
+      this.forget(peer.sessionId);
+      // Looked up in Redis, this record's token would have been refused.
+      if (removed !== 1 && this.unverified.has(peer)) throw unauthenticated("Unknown or expired session token");
     });
   }
 
@@ -227,10 +266,13 @@ export class RedisBroker implements Broker {
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.sendWaitingAcks();
     this.closed = true;
     await this.liveness.stop([...this.released]).catch(() => {});
     this.redis.disconnect();
     this.subscriber.disconnect();
+    this.sessions.clear();
+    this.tokens.clear();
     // Last, so that whoever awaits close() can still catch what the consumers now see.
     const closing = unavailable(CLOSING);
     for (const subscription of [...this.local.values()]) subscription.fail(closing);
@@ -246,43 +288,62 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * Sent at once when none is in flight, so Redis sees it before any later command of this
-   * instance (a send that needs the room it frees); while one is in flight, the latest waits and
-   * covers all handed out meanwhile. `acked(sid)` resolves when none is pending.
+   * Acks wait up to ACK_DELAY_MS, so that one script covers all the events handed out meanwhile
+   * (one per message would cost Redis and this instance a script each). Every other command of
+   * this instance sends the waiting ones first (see call()), so Redis sees them before a send or
+   * a registration that needs the room they free, as if they had gone at once. `acked(sid)`
+   * resolves when none is pending for that session.
    */
   private ack(sid: string, epoch: number, sequence: number): void {
-    const state = this.acks.get(sid);
-    if (state) {
-      state.latest = { epoch, sequence };
-      return;
+    let state = this.acks.get(sid);
+    if (!state) {
+      state = { latest: undefined, timer: undefined, sent: Promise.resolve() };
+      this.acks.set(sid, state);
     }
-    let drained!: () => void;
-    const entry: AckState = { latest: undefined, done: new Promise<void>((resolve) => (drained = resolve)) };
-    this.acks.set(sid, entry);
-    const flush = (epoch: number, sequence: number): void => {
-      void this.redis
-        .icAck(this.prefix, sid, epoch, sequence, this.limits.retainEvents)
-        .catch(() => {})
-        .then(() => {
-          const latest = entry.latest;
-          entry.latest = undefined;
-          if (latest && !this.closed) return flush(latest.epoch, latest.sequence);
-          this.acks.delete(sid);
-          drained();
-        });
-    };
-    flush(epoch, sequence);
+    state.latest = { epoch, sequence };
+    if (state.timer) return;
+    state.timer = setTimeout(() => this.sendAck(sid), ACK_DELAY_MS);
+    state.timer.unref();
+    this.waitingAcks.add(sid);
+  }
+
+  private sendAck(sid: string): void {
+    const state = this.acks.get(sid);
+    this.waitingAcks.delete(sid);
+    if (!state?.latest) return;
+    clearTimeout(state.timer);
+    state.timer = undefined;
+    const { epoch, sequence } = state.latest;
+    state.latest = undefined;
+    if (this.closed) return;
+    const sent: Promise<void> = this.redis.icAck(this.prefix, sid, epoch, sequence, this.limits.retainEvents).then(
+      () => {},
+      () => {},
+    );
+    state.sent = sent;
+    void sent.then(() => {
+      if (this.acks.get(sid) === state && state.sent === sent && !state.latest) this.acks.delete(sid);
+    });
+  }
+
+  private sendWaitingAcks(): void {
+    for (const sid of this.waitingAcks) this.sendAck(sid);
   }
 
   private acked(sid: string): Promise<void> {
-    return this.acks.get(sid)?.done ?? Promise.resolve();
+    this.sendAck(sid);
+    return this.acks.get(sid)?.sent ?? Promise.resolve();
   }
 
   private readonly acks = new Map<string, AckState>();
+  /** Sessions whose ack waits for its timer. */
+  private readonly waitingAcks = new Set<string>();
 
   private ended(sid: string, subscription: RedisSubscription, released: boolean): void {
     if (this.local.get(sid) !== subscription) return;
     this.local.delete(sid);
+    // Before the release: the next stream, here or elsewhere, starts after what this one handed out.
+    this.sendAck(sid);
     void this.subscriber.unsubscribe(this.channelOf(sid)).catch(() => {});
     if (!released || this.closed) return;
     const deadline = Date.now() + this.limits.sessionGraceMs;
@@ -309,8 +370,26 @@ export class RedisBroker implements Broker {
       if (this.opening.has(sid)) return;
       if (Number(message.subarray(1).toString()) > subscription.epoch) subscription.fail(replaced(subscription.peerId));
     } else if (kind === "X") {
+      this.forget(sid);
       subscription.gone();
     }
+  }
+
+  private remember(token: string, peer: PeerRecord): void {
+    if (this.sessions.size >= TOKEN_CACHE) {
+      const [oldest, record] = this.sessions.entries().next().value!;
+      this.sessions.delete(oldest);
+      this.tokens.delete(record.sessionId);
+    }
+    this.sessions.set(token, peer);
+    this.tokens.set(peer.sessionId, token);
+  }
+
+  private forget(sid: string): void {
+    const token = this.tokens.get(sid);
+    if (token === undefined) return;
+    this.tokens.delete(sid);
+    this.sessions.delete(token);
   }
 
   private channelOf(sid: string): string {
@@ -320,6 +399,7 @@ export class RedisBroker implements Broker {
   /** Runs a broker call: UNAVAILABLE after close() or while Redis is away. */
   private async call<T>(run: () => Promise<T>): Promise<T> {
     if (this.closed) throw unavailable(CLOSING);
+    this.sendWaitingAcks();
     try {
       return await run();
     } catch (err) {
@@ -367,14 +447,10 @@ function toRecord(room: string, [sid, peerId, client, joined]: Member): PeerReco
   return { room, peerId, client: JSON.parse(client) as ClientInfo, joinedAt: new Date(Number(joined)), sessionId: sid };
 }
 
-function encode(event: NonNullable<SubscribeResponse["event"]>): Buffer {
-  const bytes = SubscribeResponse.encode({ sequence: 0n, event }).finish();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 
 function decode(sequence: number, millis: number, payload: Buffer): SubscribeResponse {
-  const event = SubscribeResponse.decode(payload);
-  return { ...event, sequence: BigInt(sequence), serverTime: toTimestamp(new Date(millis)) };
+  const { event } = SubscribeResponse.decode(payload);
+  return withEncodedEvent({ sequence: BigInt(sequence), serverTime: toTimestamp(new Date(millis)), event }, payload);
 }
 
 function freshPeerId(): string {

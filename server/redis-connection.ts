@@ -2,9 +2,9 @@
 // reached, a call fails with UNAVAILABLE saying so, and the connection keeps retrying on its own,
 // so the server recovers when Redis returns without a restart.
 //
-// ioredis rather than node-redis: it reconnects and re-subscribes channels by itself, sends each
-// Lua script once and then calls it by SHA (defineCommand), and pipelines concurrent commands
-// automatically; the field notes measured its pub/sub at ~0.09 ms p50 on this machine.
+// ioredis rather than node-redis: it reconnects and re-subscribes channels by itself, and sends
+// each Lua script once and then calls it by SHA (defineCommand); the field notes measured its
+// pub/sub at ~0.09 ms p50 on this machine.
 import { status } from "@grpc/grpc-js";
 import { Redis, ReplyError } from "ioredis";
 import { SignalingError } from "./errors.ts";
@@ -24,7 +24,9 @@ export function openRedis(url: string, name: string, onStateChange: (state: stri
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: COMMAND_TIMEOUT_MS,
-    enableAutoPipelining: true,
+    // Auto-pipelining builds a Pipeline object per batch and sends it from setImmediate: on a
+    // relay's path that is a wait and more CPU per message than the write it might save.
+    enableAutoPipelining: false,
     retryStrategy: (attempt) => Math.min(50 * attempt, 1_000),
   });
   let lastError = "";

@@ -7,6 +7,7 @@ import { logRefusals } from "./call-log.ts";
 import { limitConnectionsPerAddress } from "./connection-limit.ts";
 import { Health } from "./health.ts";
 import { iceServersFor, type TurnConfig } from "./ice-servers.ts";
+import { withFastEncoding } from "./encoded-event.ts";
 import { toListenError } from "./listen-error.ts";
 import { CallTracker, type CallObserver } from "./instrument.ts";
 import { logLine, type Log } from "./log.ts";
@@ -16,7 +17,6 @@ import { Metrics, serveMetrics, type MetricsEndpoint } from "./metrics.ts";
 import { RedisBroker } from "./redis-broker.ts";
 import { redact } from "./redis-connection.ts";
 import { addReflection } from "./reflection.ts";
-import { requestTimeout } from "./request-timeout.ts";
 import { SignalingService } from "./service.ts";
 import { startStunResponder, type StunResponder } from "./stun.ts";
 import { ReloadableServerCredentials, type ServerTls } from "./tls-credentials.ts";
@@ -89,7 +89,7 @@ function channelOptions(limits: ConnectionLimits, calls: CallTracker): grpc.Serv
     "grpc.max_concurrent_streams": limits.maxConcurrentStreams,
     // The largest valid request is a 64 KiB SDP or text plus framing; refuse anything far beyond.
     "grpc.max_receive_message_length": 256 * 1024,
-    interceptors: [calls.interceptor, requestTimeout(limits.requestTimeoutMs)],
+    interceptors: [calls.interceptor],
   };
 }
 
@@ -115,9 +115,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const observers: CallObserver[] = [logRefusals(log)];
     const metrics = options.metrics ? new Metrics(broker) : null;
     if (metrics) observers.push(metrics.observer);
-    const calls = new CallTracker(observers);
+    const calls = new CallTracker(observers, limits.requestTimeoutMs);
     const server = new grpc.Server(channelOptions(limits, calls));
-    server.addService(withUtf8Check(), service.handlers);
+    server.addService(withFastEncoding(withUtf8Check()), service.handlers);
     const health = new Health();
     health.addTo(server);
     addReflection(server);

@@ -3,6 +3,7 @@
 // a decoder that throws becomes INTERNAL in grpc-js, so the request is checked on its raw bytes by
 // a deserializer of ours, which marks the decoded request; the handler then refuses it (checkUtf8).
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
+import { isAscii } from "node:buffer";
 import { SignalingServiceService } from "../gen/icetest/signaling/v1/signaling.ts";
 import { invalidArgument } from "./errors.ts";
 
@@ -42,6 +43,9 @@ export function withUtf8Check(): typeof SignalingServiceService {
         } catch (err) {
           return marked({}, `Malformed request: it is not a valid ${method} message (${(err as Error).message})`);
         }
+        // Nearly every request is ASCII through and through (tokens, ids, SDP, candidates): then
+        // no string in it can be invalid, and the walk through its fields is not needed.
+        if (isAscii(value)) return request;
         const field = invalidField(value, schema);
         return field ? marked(request, `Invalid ${field}: it is not valid UTF-8`) : request;
       },
