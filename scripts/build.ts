@@ -7,6 +7,7 @@ import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:
 import { join } from "node:path";
 import { build, type BuildOptions } from "esbuild";
 import { embedProtos } from "./embed-protos.ts";
+import { leanWerift } from "./lean-werift.ts";
 import { ROOT } from "./peer-process.ts";
 
 const DIST = join(ROOT, "dist");
@@ -26,7 +27,7 @@ const common: BuildOptions = {
 };
 
 /** The server reads .proto files (health, reflection) at start: its bundles carry them inside. */
-const serverPlugins = [embedProtos(ROOT)];
+const serverPlugins = [embedProtos(ROOT), leanWerift(ROOT)];
 
 /** Bundled CommonJS packages call require(); an ES module has none, so make one. */
 const ESM_REQUIRE = "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);";
@@ -37,7 +38,7 @@ async function buildNodeBundle(): Promise<void> {
 }
 
 async function buildDenoBundle(): Promise<void> {
-  await build({ ...common, entryPoints: ["client-deno/main.ts"], format: "esm", outfile: join(DIST, "ice-test-deno.mjs"), banner: { js: ESM_REQUIRE } });
+  await build({ ...common, entryPoints: ["client-deno/main.ts"], plugins: [leanWerift(ROOT)], format: "esm", outfile: join(DIST, "ice-test-deno.mjs"), banner: { js: ESM_REQUIRE } });
 }
 
 /**
