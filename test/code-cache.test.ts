@@ -16,6 +16,6 @@ t.test("the bundle's code cache is accepted by the Node that built it", async (t
   const cachedData = Buffer.from(JSON.parse(cache) as string, "base64");
   const script = new Script(JSON.parse(program) as string, { filename: DIST.bundle, cachedData });
   t.equal(script.cachedDataRejected, false, "V8 takes the cache instead of compiling the program");
-  // A cache of the top level alone is ~0.2 MB; the warm-up session's holds the functions it ran.
+  // A cache of the top level alone is ~0.4 MB; the warm-up session's holds the functions it ran.
   t.ok(cachedData.length > 800_000, `the cache holds the functions a session runs (${cachedData.length} bytes)`);
 });
