@@ -16,7 +16,8 @@ import { leanWerift } from "./lean-werift.ts";
 import { ROOT } from "./peer-process.ts";
 
 const DIST = join(ROOT, "dist");
-const WORK = join(DIST, "work");
+/** Per build: tests that find dist/ stale may start builds at once. */
+const WORK = join(DIST, `work-${process.pid}`);
 /** The fuse Node's single-executable support looks for (from Node's docs; postject flips it). */
 const SEA_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
 
