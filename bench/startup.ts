@@ -1,5 +1,7 @@
-// startup: `ice-test --version` and `ice-test peer --version` (which loads werift and grpc-js)
-// from each way of starting it, against the bare runtime started the same way, one at a time.
+// startup: `ice-test --version` and `ice-test peer --version` from each way of starting it, against
+// the bare runtime started the same way, one at a time. Neither evaluates werift or grpc-js (the
+// peer imports its session once it has one to run): what a peer's modules cost shows in
+// peer-connect's "starting up before its first event".
 import { spawn } from "node:child_process";
 import { ensureBuilt } from "../scripts/dist.ts";
 import { ROOT } from "../scripts/peer-process.ts";
@@ -47,7 +49,10 @@ export const startup: Benchmark = {
       name: "startup",
       setup: `spawn → exit, one process at a time, round-robin over the cases, median of ${times} rounds after one unmeasured round`,
       measurements,
-      notes: ["peer --version loads the whole peer (werift, grpc-js) before it answers; plain --version loads neither"],
+      notes: [
+        "neither --version evaluates werift or grpc-js; the bundle and the executable deserialize their whole code cache either way (scripts/code-cache.ts)",
+        "ratio: the time over the bare runtime's, both measured in this run",
+      ],
       seconds: (performance.now() - started) / 1000,
     };
   },

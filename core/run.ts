@@ -1,13 +1,11 @@
-// The peer program, for any runtime: argv and a Runtime in, an exit code out.
+// The peer program, for any runtime: argv and a Runtime in, an exit code out. The session (werift,
+// grpc-js) is imported once there is one to run: --help, --version and usage errors answer without.
 import { EXIT_CODES, PeerFailure, asFailure } from "./failure.ts";
 import { programName } from "./flags.ts";
 import { DEFAULT_PROGRAM, parseCommand, peerUsage, type PeerOptions } from "./options.ts";
 import { ProgressReport } from "./progress.ts";
 import { sanitize } from "./sanitize.ts";
-import { PeerSession } from "./session.ts";
-import { describeSummary } from "./summary.ts";
 import type { Runtime } from "./runtime.ts";
-import { checkCaPem } from "./signaling-tls.ts";
 import { noCandidateHints } from "./host-hints.ts";
 import type { Summary } from "./summary.ts";
 import { VERSION, WEBRTC_STACK } from "./version.ts";
@@ -36,8 +34,9 @@ export async function runPeer(argv: readonly string[], runtime: Runtime, program
 }
 
 async function runSession(options: PeerOptions, runtime: Runtime): Promise<number> {
-  const ca = options.caFile ? await readCa(options.caFile, runtime) : undefined;
-  const turnCa = options.turnCaFile ? await readCa(options.turnCaFile, runtime, "--turn-ca") : undefined;
+  const [{ PeerSession }, { describeSummary }, { checkCaPem }] = await Promise.all([import("./session.ts"), import("./summary.ts"), import("./signaling-tls.ts")]);
+  const ca = options.caFile ? await readCa(options.caFile, runtime, checkCaPem) : undefined;
+  const turnCa = options.turnCaFile ? await readCa(options.turnCaFile, runtime, checkCaPem, "--turn-ca") : undefined;
   const report = new ProgressReport({ line: (line) => runtime.out(line), ...(runtime.status ? { status: (text: string) => runtime.status!(text) } : {}) }, options.json, options.room, options.role);
   const session = new PeerSession({
     options,
@@ -60,7 +59,7 @@ async function runSession(options: PeerOptions, runtime: Runtime): Promise<numbe
   }
 }
 
-async function readCa(path: string, runtime: Runtime, flag = "--ca"): Promise<string> {
+async function readCa(path: string, runtime: Runtime, checkCaPem: (path: string, text: string) => string, flag = "--ca"): Promise<string> {
   let text: string;
   try {
     text = await runtime.readTextFile(path);
