@@ -1,6 +1,7 @@
 // Regressions in werift's DTLS handshake (fixed by patches/werift+0.24.4.patch), forced with a UDP
 // relay between two werift peers. The answerer is the DTLS client (werift answers a=setup:active).
 import t, { type Test } from "tap";
+import { NamedCurveAlgorithm, NamedCurveAlgorithmList } from "werift";
 import { connectPair, dtlsHandshakeType, echo, isStun, UdpRelay, within, type Side } from "./fixtures/werift-pair.ts";
 
 const CLIENT_HELLO = 1;
@@ -115,4 +116,32 @@ t.test("a lost CertificateRequest does not give a flight 5 without the client's 
   const pair = await connectPair(t, { relay: r });
   await bothWays(t, pair.channels, "after the loss");
   t.ok(lost, "the server's CertificateRequest was lost once");
+});
+
+/** The named curve of the ServerKeyExchange in a datagram of flight 4, if it carries one. */
+function serverKeyExchangeCurve(data: Buffer): number | undefined {
+  for (let at = 0; at + 13 <= data.length; at += 13 + data.readUInt16BE(at + 11)) {
+    // An epoch-0 handshake record whose message is a ServerKeyExchange: curve type, then the curve.
+    if (data[at] === 22 && data.readUInt16BE(at + 3) === 0 && data[at + 13] === SERVER_KEY_EXCHANGE) return data.readUInt16BE(at + 13 + 12 + 1);
+  }
+  return undefined;
+}
+
+t.test("the ECDHE key exchange (node:crypto, not pure-JS curves) agrees on both curves werift offers", async (t) => {
+  const saved = [...NamedCurveAlgorithmList];
+  t.teardown(() => void NamedCurveAlgorithmList.splice(0, NamedCurveAlgorithmList.length, ...saved));
+  for (const curve of [NamedCurveAlgorithm.x25519_29, NamedCurveAlgorithm.secp256r1_23]) {
+    // The client offers this list in order and the server takes the first it supports.
+    NamedCurveAlgorithmList.splice(0, NamedCurveAlgorithmList.length, curve);
+    const r = await relay();
+    const chosen: number[] = [];
+    r.rule = (from: Side, data: Buffer) => {
+      const named = from === "offerer" ? serverKeyExchangeCurve(data) : undefined;
+      if (named !== undefined) chosen.push(named);
+      return [0];
+    };
+    const pair = await connectPair(t, { relay: r });
+    await bothWays(t, pair.channels, `over curve ${curve}`);
+    t.same([...new Set(chosen)], [curve], `the server's key exchange used curve ${curve}`);
+  }
 });
