@@ -15,7 +15,7 @@ import {
   createPeerConnection,
   describePair,
   iceHasFailed,
-  prepareCertificate,
+  prepareDtls,
   selectedPair,
   watchTransports,
   type SelectedPair,
@@ -115,7 +115,7 @@ export class PeerSession {
   async run(): Promise<Summary> {
     let failure: PeerFailure | undefined;
     const timers: ReturnType<typeof setTimeout>[] = [];
-    prepareCertificate();
+    prepareDtls();
     try {
       await this.race(this.join());
       const remote = await this.race(this.remoteFound.promise, this.options.waitMs, timers);

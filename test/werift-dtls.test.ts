@@ -2,6 +2,7 @@
 // relay between two werift peers. The answerer is the DTLS client (werift answers a=setup:active).
 import t, { type Test } from "tap";
 import { NamedCurveAlgorithm, NamedCurveAlgorithmList } from "werift";
+import { rehearseDtls } from "../core/dtls-rehearsal.ts";
 import { connectPair, dtlsHandshakeType, echo, isStun, UdpRelay, within, type Side } from "./fixtures/werift-pair.ts";
 
 const CLIENT_HELLO = 1;
@@ -163,4 +164,9 @@ t.test("the ECDHE key exchange (node:crypto, not pure-JS curves) agrees on both 
     await bothWays(t, pair.channels, `over curve ${curve}`);
     t.same([...new Set(chosen)], [curve], `the server's key exchange used curve ${curve}`);
   }
+});
+
+t.test("the DTLS rehearsal (run while the other peer is awaited) completes a handshake in memory, in both roles", async (t) => {
+  t.equal(await rehearseDtls(), true, "the in-memory client and server connected and carried a record");
+  t.equal(await rehearseDtls(), true, "and again: each rehearsal is independent");
 });
