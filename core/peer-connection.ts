@@ -2,7 +2,7 @@
 // werift keeps inside its ICE agent (candidate pairs, the nominated pair) read out in our terms.
 import { CandidatePairState, RTCDtlsTransport, RTCPeerConnection, type CandidatePair } from "werift";
 import { describeCandidate, fromWerift, type CandidateInfo } from "./candidates.ts";
-import { rehearseDtls } from "./dtls-rehearsal.ts";
+import { rehearseDtls, rehearseNegotiation } from "./rehearsal.ts";
 import type { PairReport, PairState } from "./diagnose.ts";
 import type { IceSetup } from "./ice-config.ts";
 import type { Report } from "./report.ts";
@@ -20,11 +20,12 @@ export type StateListener = (kind: "ice" | "connection" | "dtls" | "sctp", state
  * werift makes its DTLS certificate the first time a description is created, and its handshake
  * code runs cold the first time: both on the critical path, right after the peer is found. It
  * keeps one certificate per process, so making it while we register and wait for the other peer
- * takes it off; the rehearsal warms the handshake. A failure here shows again, with its context,
+ * takes it off; the rehearsals warm the description and handshake code. A failure here shows again, with its context,
  * when the description is created or the real handshake runs.
  */
 export function prepareDtls(): void {
   RTCDtlsTransport.SetupCertificate()
+    .then(() => rehearseNegotiation())
     .then(() => rehearseDtls())
     .catch(() => undefined);
 }

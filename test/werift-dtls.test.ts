@@ -2,7 +2,7 @@
 // relay between two werift peers. The answerer is the DTLS client (werift answers a=setup:active).
 import t, { type Test } from "tap";
 import { NamedCurveAlgorithm, NamedCurveAlgorithmList } from "werift";
-import { rehearseDtls } from "../core/dtls-rehearsal.ts";
+import { rehearseDtls, rehearseNegotiation } from "../core/rehearsal.ts";
 import { connectPair, dtlsHandshakeType, echo, isStun, UdpRelay, within, type Side } from "./fixtures/werift-pair.ts";
 
 const CLIENT_HELLO = 1;
@@ -169,4 +169,8 @@ t.test("the ECDHE key exchange (node:crypto, not pure-JS curves) agrees on both 
 t.test("the DTLS rehearsal (run while the other peer is awaited) completes a handshake in memory, in both roles", async (t) => {
   t.equal(await rehearseDtls(), true, "the in-memory client and server connected and carried a record");
   t.equal(await rehearseDtls(), true, "and again: each rehearsal is independent");
+});
+
+t.test("the negotiation rehearsal offers and answers without gathering a candidate", async (t) => {
+  await t.resolves(rehearseNegotiation(), "an offer was made and answered, and both connections closed");
 });
