@@ -68,6 +68,11 @@ export class PeerSession {
   private readonly stopped = deferred<never>();
   private readonly remoteFound = deferred<string>();
   private readonly answerReceived = deferred<void>();
+  /**
+   * The offer is applied locally only once delivered, and the answer can come back before the
+   * delivery is acknowledged: it waits for this.
+   */
+  private readonly localOfferSet = deferred<void>();
   private readonly channelOpen = deferred<RTCDataChannel>();
   private readonly timings: Timings = {};
   private readonly localCandidates: CandidateInfo[] = [];
@@ -429,8 +434,9 @@ export class PeerSession {
     if (this.options.role !== "offerer" || type !== SdpType.SDP_TYPE_ANSWER || !this.pc) return;
     this.timings.answer = this.report.elapsed();
     this.report.step("answer-received", `answer received from ${this.remote}`, {});
-    this.pc
-      .setRemoteDescription({ type: "answer", sdp })
+    const pc = this.pc;
+    this.localOfferSet.promise
+      .then(() => pc.setRemoteDescription({ type: "answer", sdp }))
       .then(() => this.afterRemoteDescription(sdp))
       .then(() => this.answerReceived.resolve())
       .catch((err: unknown) => this.stopped.reject(negotiationFailure("apply the answer", err)));
@@ -482,6 +488,7 @@ export class PeerSession {
     const pc = createPeerConnection(setup, this.report, this.onState);
     this.pc = pc;
     if (this.options.role === "offerer") {
+      pc.signalingStateChange.subscribe((state) => state === "have-local-offer" && this.localOfferSet.resolve());
       this.watchChannel(pc.createDataChannel(DATA_CHANNEL_LABEL, { ordered: true }));
       this.preparedOffer = pc.createOffer();
       // Awaited (and its failure reported) once the other peer is found.
