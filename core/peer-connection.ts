@@ -17,13 +17,13 @@ export interface SelectedPair {
 export type StateListener = (kind: "ice" | "connection" | "dtls" | "sctp", state: string) => void;
 
 /**
- * werift makes its DTLS certificate the first time a description is created, and its handshake
- * code runs cold the first time: both on the critical path, right after the peer is found. It
- * keeps one certificate per process, so making it while we register and wait for the other peer
- * takes it off; the rehearsals warm the description and handshake code. A failure here shows again, with its context,
- * when the description is created or the real handshake runs.
+ * werift makes its DTLS certificate the first time a description is created, and its
+ * description and handshake code runs cold the first time: all of it on the critical path, right
+ * after the peer is found. It keeps one certificate per process, so making it while we register
+ * and wait for the other peer takes it off, and the rehearsals warm the code. A failure here shows
+ * again, with its context, when the description is created or the real handshake runs.
  */
-export function prepareDtls(): void {
+export function prepareToConnect(): void {
   RTCDtlsTransport.SetupCertificate()
     .then(() => rehearseNegotiation())
     .then(() => rehearseDtls())

@@ -15,7 +15,7 @@ import {
   createPeerConnection,
   describePair,
   iceHasFailed,
-  prepareDtls,
+  prepareToConnect,
   selectedPair,
   watchTransports,
   type SelectedPair,
@@ -120,7 +120,7 @@ export class PeerSession {
   async run(): Promise<Summary> {
     let failure: PeerFailure | undefined;
     const timers: ReturnType<typeof setTimeout>[] = [];
-    prepareDtls();
+    prepareToConnect();
     try {
       await this.race(this.join());
       const remote = await this.race(this.remoteFound.promise, this.options.waitMs, timers);
