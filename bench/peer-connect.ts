@@ -76,7 +76,8 @@ export const peerConnect: Benchmark = {
           detail: `${ours.length} runs: ours ${range(ours)} ms, baseline ${range(base)} ms; each peer spent a median ${Math.round(median(startup))} ms starting up before its first event`,
         });
         const phase = list.flatMap((r) => r.timings.map((t) => t.channelOpen! - t.peerFound!));
-        measurements.push({ metric: `${label(pair)} peer found→open`, unit: "ms", ours: median(phase), baselines: [], detail: describeSteps(list.map((r) => r.timings[0]!)) });
+        const steps = `${describeSteps("offerer", OFFERER_STEPS, list.map((r) => r.timings[0]!))}; ${describeSteps("answerer", ANSWERER_STEPS, list.map((r) => r.timings[1]!))}`;
+        measurements.push({ metric: `${label(pair)} peer found→open`, unit: "ms", ours: median(phase), baselines: [], detail: steps });
       }
       for (const launcher of new Set(CASES.flat())) {
         const peaks = [...connects.entries()].flatMap(([name, list]) =>
@@ -97,7 +98,7 @@ export const peerConnect: Benchmark = {
         measurements,
         notes: [
           `baseline: the same two runtimes bare, spawned at once, until both exit (node -e '' / deno eval --quiet ''): no tsx, no program`,
-          "peer found→open: per peer, from the other peer found (offerer) or its offer received (answerer) to the channel open; steps are the offerer's",
+          "peer found→open: per peer, from the other peer found (offerer) or its offer received (answerer) to the channel open; steps per side, each from its own clock",
           "RSS baseline: VmHWM of the bare runtime (it reads /proc/self/status and exits)",
         ],
         seconds: (performance.now() - started) / 1000,
@@ -124,20 +125,32 @@ function range(values: readonly number[]): string {
   return `${Math.round(Math.min(...values))}–${Math.round(Math.max(...values))}`;
 }
 
-/** Where the offerer's connect phase goes, step by step (medians). */
-function describeSteps(offerers: readonly Timings[]): string {
-  const steps: [keyof Timings, keyof Timings, string][] = [
-    ["peerFound", "offer", "offer sent"],
-    ["offer", "answer", "answer back"],
-    ["answer", "iceConnected", "ICE"],
-    ["iceConnected", "dtlsConnected", "DTLS"],
-    ["dtlsConnected", "channelOpen", "SCTP+channel"],
-  ];
+type Step = readonly [keyof Timings, keyof Timings, string];
+
+/** The offerer's connect phase: peer found → offer delivered → answer in → ICE → DTLS → open. */
+const OFFERER_STEPS: readonly Step[] = [
+  ["peerFound", "offer", "offer sent"],
+  ["offer", "answer", "answer back"],
+  ["answer", "iceConnected", "ICE"],
+  ["iceConnected", "dtlsConnected", "DTLS"],
+  ["dtlsConnected", "channelOpen", "SCTP+channel"],
+];
+
+/** The answerer's: offer in (its peer found) → answer delivered → ICE → DTLS → open. */
+const ANSWERER_STEPS: readonly Step[] = [
+  ["peerFound", "answer", "answer sent"],
+  ["answer", "iceConnected", "ICE"],
+  ["iceConnected", "dtlsConnected", "DTLS"],
+  ["dtlsConnected", "channelOpen", "SCTP+channel"],
+];
+
+/** Where one side's connect phase goes, step by step (medians). */
+function describeSteps(side: string, steps: readonly Step[], timings: readonly Timings[]): string {
   const parts = steps.map(([from, to, name]) => {
-    const values = offerers.flatMap((t) => (t[from] !== undefined && t[to] !== undefined ? [t[to]! - t[from]!] : []));
+    const values = timings.flatMap((t) => (t[from] !== undefined && t[to] !== undefined ? [t[to]! - t[from]!] : []));
     return values.length === 0 ? `${name} ?` : `${name} ${Math.round(median(values))}`;
   });
-  return `offerer, ms: ${parts.join(", ")}`;
+  return `${side}, ms: ${parts.join(", ")}`;
 }
 
 async function connectOnce(server: RunningServer, pair: readonly [Launcher, Launcher], room: string): Promise<ConnectRun> {

@@ -2,6 +2,7 @@
 // werift keeps inside its ICE agent (candidate pairs, the nominated pair) read out in our terms.
 import { CandidatePairState, RTCDtlsTransport, RTCPeerConnection, type CandidatePair } from "werift";
 import { describeCandidate, fromWerift, type CandidateInfo } from "./candidates.ts";
+import { rehearseDtls, rehearseNegotiation } from "./rehearsal.ts";
 import type { PairReport, PairState } from "./diagnose.ts";
 import type { IceSetup } from "./ice-config.ts";
 import type { Report } from "./report.ts";
@@ -16,13 +17,17 @@ export interface SelectedPair {
 export type StateListener = (kind: "ice" | "connection" | "dtls" | "sctp", state: string) => void;
 
 /**
- * werift makes its DTLS certificate (an ECDSA key pair and a signed X.509, 100–200 ms) the first
- * time a description is created: right after the peer is found, on the critical path. It keeps
- * one per process, so starting it while we register and wait for the other peer takes it off.
- * A failure here shows again, with its context, when the description is created.
+ * werift makes its DTLS certificate the first time a description is created, and its
+ * description and handshake code runs cold the first time: all of it on the critical path, right
+ * after the peer is found. It keeps one certificate per process, so making it while we register
+ * and wait for the other peer takes it off, and the rehearsals warm the code. A failure here shows
+ * again, with its context, when the description is created or the real handshake runs.
  */
-export function prepareCertificate(): void {
-  RTCDtlsTransport.SetupCertificate().catch(() => undefined);
+export function prepareToConnect(): void {
+  RTCDtlsTransport.SetupCertificate()
+    .then(() => rehearseNegotiation())
+    .then(() => rehearseDtls())
+    .catch(() => undefined);
 }
 
 export function createPeerConnection(setup: IceSetup, report: Report, onState: StateListener): RTCPeerConnection {

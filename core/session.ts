@@ -15,7 +15,7 @@ import {
   createPeerConnection,
   describePair,
   iceHasFailed,
-  prepareCertificate,
+  prepareToConnect,
   selectedPair,
   watchTransports,
   type SelectedPair,
@@ -68,6 +68,11 @@ export class PeerSession {
   private readonly stopped = deferred<never>();
   private readonly remoteFound = deferred<string>();
   private readonly answerReceived = deferred<void>();
+  /**
+   * The offer is applied locally only once delivered, and the answer can come back before the
+   * delivery is acknowledged: it waits for this.
+   */
+  private readonly localOfferSet = deferred<void>();
   private readonly channelOpen = deferred<RTCDataChannel>();
   private readonly timings: Timings = {};
   private readonly localCandidates: CandidateInfo[] = [];
@@ -79,6 +84,8 @@ export class PeerSession {
   private pendingOffer: PeerMessage | undefined;
   private setup: IceSetup | undefined;
   private pc: RTCPeerConnection | undefined;
+  /** The offerer's offer, made while the other peer is awaited. */
+  private preparedOffer: Promise<RTCSessionDescription> | undefined;
   private trickle: RemoteCandidates | undefined;
   private pingPong: PingPong | undefined;
   private localGatheringComplete = false;
@@ -97,6 +104,7 @@ export class PeerSession {
   private readonly remoteDone = deferred<void>();
   private remoteLeftRoom = false;
   private verdict: JointVerdict | undefined;
+  private readonly onState: StateListener = (kind, state) => this.onTransportState(kind, state);
 
   constructor(private readonly context: SessionContext) {
     this.options = context.options;
@@ -112,7 +120,7 @@ export class PeerSession {
   async run(): Promise<Summary> {
     let failure: PeerFailure | undefined;
     const timers: ReturnType<typeof setTimeout>[] = [];
-    prepareCertificate();
+    prepareToConnect();
     try {
       await this.race(this.join());
       const remote = await this.race(this.remoteFound.promise, this.options.waitMs, timers);
@@ -154,6 +162,7 @@ export class PeerSession {
     });
     this.setup = withTurnCa(chooseIceServers(this.options, response.iceServers), this.context.turnCa);
     this.reportIceSetup(this.setup, response);
+    this.prepareNegotiation(this.setup);
     this.probeTurn(this.setup);
     this.probeNat(this.setup, response);
     const subscribed = deferred<void>();
@@ -425,8 +434,9 @@ export class PeerSession {
     if (this.options.role !== "offerer" || type !== SdpType.SDP_TYPE_ANSWER || !this.pc) return;
     this.timings.answer = this.report.elapsed();
     this.report.step("answer-received", `answer received from ${this.remote}`, {});
-    this.pc
-      .setRemoteDescription({ type: "answer", sdp })
+    const pc = this.pc;
+    this.localOfferSet.promise
+      .then(() => pc.setRemoteDescription({ type: "answer", sdp }))
       .then(() => this.afterRemoteDescription(sdp))
       .then(() => this.answerReceived.resolve())
       .catch((err: unknown) => this.stopped.reject(negotiationFailure("apply the answer", err)));
@@ -469,27 +479,41 @@ export class PeerSession {
     return OWN_EVIDENCE.has(failure.reason) ? failure : undefined;
   }
 
-  private async negotiate(remote: string): Promise<void> {
-    const setup = this.setup!;
-    const onState: StateListener = (kind, state) => this.onTransportState(kind, state);
-    const pc = createPeerConnection(setup, this.report, onState);
+  /**
+   * The peer connection, the offerer's data channel and its offer need nothing from the other
+   * peer: they are made while it is awaited (werift's first use of each costs tens of ms), so
+   * meeting it sends the offer at once, and an offer is answered by a ready connection.
+   */
+  private prepareNegotiation(setup: IceSetup): void {
+    const pc = createPeerConnection(setup, this.report, this.onState);
     this.pc = pc;
+    if (this.options.role === "offerer") {
+      pc.signalingStateChange.subscribe((state) => state === "have-local-offer" && this.localOfferSet.resolve());
+      this.watchChannel(pc.createDataChannel(DATA_CHANNEL_LABEL, { ordered: true }));
+      this.preparedOffer = pc.createOffer();
+      // Awaited (and its failure reported) once the other peer is found.
+      this.preparedOffer.catch(() => undefined);
+    } else {
+      pc.onDataChannel.subscribe((channel) => this.watchChannel(channel));
+    }
+  }
+
+  private async negotiate(remote: string): Promise<void> {
+    const pc = this.pc!;
     pc.onIceCandidate.subscribe((candidate) => this.onLocalCandidate(remote, candidate));
     if (this.options.role === "offerer") await this.offer(pc, remote);
     else await this.answer(pc, remote);
-    watchTransports(pc, this.report, onState);
+    watchTransports(pc, this.report, this.onState);
     this.enterPhase("ice");
     this.watchForIceFailure(pc);
   }
 
   private async offer(pc: RTCPeerConnection, remote: string): Promise<void> {
-    this.watchChannel(pc.createDataChannel(DATA_CHANNEL_LABEL, { ordered: true }));
-    await this.sendDescription(pc, remote, "offer", await pc.createOffer());
+    await this.sendDescription(pc, remote, "offer", await this.preparedOffer!);
     await this.answerReceived.promise;
   }
 
   private async answer(pc: RTCPeerConnection, remote: string): Promise<void> {
-    pc.onDataChannel.subscribe((channel) => this.watchChannel(channel));
     const offer = this.pendingOffer!.signal!.kind as { value: { sdp: string } };
     await pc.setRemoteDescription({ type: "offer", sdp: offer.value.sdp }).catch((err: unknown) => {
       throw negotiationFailure("apply the offer", err);
@@ -500,14 +524,15 @@ export class PeerSession {
 
   /**
    * werift's setLocalDescription resolves only once gathering is complete; the description goes
-   * out first, so candidates trickle behind it instead of waiting for the slowest server.
+   * out first, so candidates trickle behind it instead of waiting for the slowest server. "First"
+   * means delivered: setLocalDescription starts gathering and ICE synchronously (tens of ms of
+   * CPU in a fresh process), and a send still queued in grpc-js would wait for all of it.
    */
   private async sendDescription(pc: RTCPeerConnection, remote: string, kind: "offer" | "answer", local: RTCSessionDescription): Promise<void> {
     const type = kind === "offer" ? SdpType.SDP_TYPE_OFFER : SdpType.SDP_TYPE_ANSWER;
-    const sent = this.signaling.send(remote, description(type, local.sdp));
-    pc.setLocalDescription(local).catch((err: unknown) => this.stopped.reject(negotiationFailure("set the local description", err)));
-    await sent;
+    await this.signaling.send(remote, description(type, local.sdp));
     this.timings[kind] = this.report.elapsed();
+    pc.setLocalDescription(local).catch((err: unknown) => this.stopped.reject(negotiationFailure("set the local description", err)));
     this.report.step(`${kind}-sent`, `${kind} sent to ${remote}`, { sdpBytes: local.sdp.length });
   }
 
