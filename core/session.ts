@@ -47,7 +47,8 @@ const NAT_PROBE_GRACE_MS = 250;
  * the other side gives up first: causes on this side, NATs on both (both sides see the same), and
  * a peer that offered only private addresses.
  */
-const OWN_EVIDENCE = new Set(["no-local-candidates", "turn-refused", "turn-unreachable", "udp-blocked", "nat-traversal-failed", "peer-unreachable"]);
+const OWN_EVIDENCE = new Set(["no-local-candidates", "turn-refused", "turn-unreachable", "udp-blocked", "nat-traversal-failed", "peer-unreachable",
+  "turn-tls-untrusted", "turn-tls-expired", "turn-tls-wrong-name"]);
 
 export interface SessionContext {
   readonly options: PeerOptions;

@@ -183,12 +183,7 @@ if (!unavailable) {
       t.equal(verdict?.decidedBy, "alice", `${name}'s verdict was decided by alice's evidence`);
       t.match(verdict?.text, /alice's TURN server turns:198\.51\.100\.2:443: its certificate is not trusted .*--turn-ca FILE/, `${name}'s verdict says how to trust it`);
     }
-    // When bob gives up first, alice's own reason comes from ownCause() in core/session.ts, whose
-    // OWN_EVIDENCE set lacks the turn-tls-* reasons: she then says "peer-left" (the joint verdict is
-    // right either way). Seen 1 run in 4; the fix is one line there, left to that file's owner.
-    t.equal(peers.alice.summary?.error?.reason, "turn-tls-untrusted", "alice's own reason is the untrusted certificate", {
-      todo: peers.alice.summary?.error?.reason === "peer-left" ? "core/session.ts OWN_EVIDENCE lacks turn-tls-untrusted" : false,
-    });
+    t.equal(peers.alice.summary?.error?.reason, "turn-tls-untrusted", "alice's own reason is the untrusted certificate, even when bob gives up first");
   });
 
   t.test("a network that passes only TCP to port 443, TURN refusing the credentials: both name the refusal, decided by that side", async (t) => {

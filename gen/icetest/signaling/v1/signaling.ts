@@ -364,7 +364,10 @@ export interface PairResult {
   local: string;
   /** The remote candidate: "type protocol ip:port". */
   remote: string;
-  /** "frozen", "waiting", "in-progress", "succeeded" or "failed". */
+  /**
+   * "frozen", "waiting", "in-progress", "succeeded", "failed", or "not-checked" (dropped
+   * unchecked: another pair was selected first, or ICE ended before its turn).
+   */
   state: string;
   /** Connectivity checks sent, retransmissions included. */
   checksSent: number;
