@@ -5,6 +5,8 @@
 import { Report, type Fields } from "./report.ts";
 import { sanitize } from "./sanitize.ts";
 
+/** How early a timer may fire, by the run's own clock. */
+const TIMER_SLACK_MS = 50;
 /** Seconds between lines when the output is not a terminal (and between JSON "waiting" events). */
 export const PIPED_EVERY_MS = 5_000;
 const LIVE_EVERY_MS = 1_000;
@@ -102,7 +104,9 @@ export class ProgressReport extends Report {
   /** Others who have been here a while and never called: they are meeting each other. */
   private sayIfPaired(now: number, others: string[]): void {
     if (this.pairedSaid || this.role !== "answerer" || others.length === 0) return;
-    const settled = others.filter((peer) => now - (this.present.get(peer) ?? now) >= this.pairedAfterMs);
+    // Timers may fire a fraction of a millisecond early by the run's own clock: the tick meant for
+    // the tenth second must still count as ten seconds.
+    const settled = others.filter((peer) => now - (this.present.get(peer) ?? now) + TIMER_SLACK_MS >= this.pairedAfterMs);
     if (settled.length === 0) return;
     this.pairedSaid = true;
     const who = settled.join(", ");
