@@ -292,12 +292,16 @@ export class PeerSession {
     if (this.setup?.stun && stun && stun.outcome !== "answered" && this.selected) {
       notes.push(`STUN server ${this.setup.stun} did not answer within ${((this.nat?.ms ?? 0) / 1000).toFixed(1)} s; ${this.selected.local.type} candidates carried the connection`);
     }
-    const rtt = this.selected?.iceRttMs;
+    // werift takes no RTT sample from a check answered only after a retransmission (Karn's rule),
+    // common when the first checks die at a NAT not yet opened: the shortest ping then measures
+    // the same path.
+    const iceRtt = this.selected?.iceRttMs;
+    const rtt = iceRtt ?? this.pingPong?.stats()?.min;
     const start = this.timings.peerFound;
     if (rtt && rtt > 0 && start !== undefined) {
       const steps: [string, number | undefined][] = [["ICE connected", this.timings.iceConnected], ["DTLS connected", this.timings.dtlsConnected], ["channel open", this.timings.channelOpen]];
       const inRtts = steps.filter(([, at]) => at !== undefined).map(([label, at]) => `${label} after ${Math.round((at! - start) / rtt)}`);
-      if (inRtts.length > 0) notes.push(`in round trips of the selected pair (${rtt.toFixed(1)} ms) from meeting the peer: ${inRtts.join(", ")}`);
+      if (inRtts.length > 0) notes.push(`in round trips of the selected pair (${rtt.toFixed(1)} ms${iceRtt ? "" : ", the shortest ping"}) from meeting the peer: ${inRtts.join(", ")}`);
     }
     return notes;
   }

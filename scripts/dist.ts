@@ -4,6 +4,7 @@ import { execFile } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { withBuildLock } from "./build-lock.ts";
 import { ROOT } from "./peer-process.ts";
 
 export const DIST = {
@@ -24,11 +25,18 @@ export function executableUnbuildable(): string | false {
   return false;
 }
 
-/** Builds dist/ unless every output is newer than every source. */
+/** Builds dist/ unless every output is newer than every source; one build at a time, since tests run in parallel. */
 export async function ensureBuilt(): Promise<void> {
+  if (fresh()) return;
+  await withBuildLock(join(ROOT, "dist/.building"), 10 * 60_000, async () => {
+    if (fresh()) return;
+    await promisify(execFile)(process.execPath, ["--import", "tsx", "scripts/build.ts"], { cwd: ROOT });
+  });
+}
+
+function fresh(): boolean {
   const built = Math.min(...Object.values(DIST).map(mtime));
-  if (SOURCES.every((source) => newest(join(ROOT, source)) < built)) return;
-  await promisify(execFile)(process.execPath, ["--import", "tsx", "scripts/build.ts"], { cwd: ROOT });
+  return SOURCES.every((source) => newest(join(ROOT, source)) < built);
 }
 
 function mtime(file: string): number {

@@ -43,13 +43,16 @@ async function main(argv: readonly string[]): Promise<number> {
   // which --help and usage errors need not wait for.
   const { startServer } = await import("./server.ts");
   const server = await startServer({ ...options, tls, auth: await loadAuth(options.auth), log, metrics });
-  log(logMessage("listening", `listening on ${describeListen(options, server)}`, { port: server.port, "stun-port": server.stunPort ?? undefined, "metrics-port": server.metricsPort ?? undefined }));
-  const warning = publicWithoutAuth(options.host, options.auth);
-  if (warning) log(logMessage("warning", warning, {}, "warn"));
   const reloader = tlsReloader(options.tls, ops.tlsClientCa, tls, server, log);
   reloader?.watch();
   const onHangup = () => (reloader ? void reloader.reload("SIGHUP") : log(logLine("reload-skipped", { reason: "no TLS files to reload" })));
-  const signal = await nextStopSignal({ onHangup, log });
+  // Handlers before "listening": whoever waits for that line may signal at once, and a SIGTERM
+  // before them would kill the process without its drain.
+  const stopSignal = nextStopSignal({ onHangup, log });
+  log(logMessage("listening", `listening on ${describeListen(options, server)}`, { port: server.port, "stun-port": server.stunPort ?? undefined, "metrics-port": server.metricsPort ?? undefined }));
+  const warning = publicWithoutAuth(options.host, options.auth);
+  if (warning) log(logMessage("warning", warning, {}, "warn"));
+  const signal = await stopSignal;
   log(logLine("stopping", { signal, grace: `${ops.shutdownGraceMs}ms` }));
   reloader?.close();
   await server.shutdown(ops.shutdownGraceMs);
