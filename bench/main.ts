@@ -9,23 +9,25 @@ import { relayLatency } from "./relay-latency.ts";
 import { renderTable, toJson, type Benchmark, type BenchResult } from "./report.ts";
 import { serverCpu } from "./server-cpu.ts";
 import { startup } from "./startup.ts";
+import { setAsideStartupTaxes } from "./startup-tax.ts";
 import { streamMemory } from "./stream-memory.ts";
 
 const BENCHMARKS: readonly Benchmark[] = [relayLatency, serverCpu, streamMemory, startup, peerConnect, redisRelay];
 const DEFAULT_RUNS = 5;
 
-const USAGE = `Usage: npm run bench -- [NAME…] [--json] [--runs N]
-  NAME      one of ${BENCHMARKS.map((b) => b.name).join(", ")} (default: all)
-  --json    print one JSON object on stdout (the table goes to stderr)
-  --runs N  repetitions of each peer-connect case (startup: twice as many) [default: ${DEFAULT_RUNS}]`;
+const USAGE = `Usage: npm run bench -- [NAME…] [--json] [--runs N] [--keep-env]
+  NAME        one of ${BENCHMARKS.map((b) => b.name).join(", ")} (default: all)
+  --json      print one JSON object on stdout (the table goes to stderr)
+  --runs N    repetitions of each peer-connect case (startup: twice as many) [default: ${DEFAULT_RUNS}]
+  --keep-env  keep NODE_EXTRA_CA_CERTS for every process (by default only startup's own row has it)`;
 
-function parse(argv: string[]): { selected: Benchmark[]; json: boolean; runs: number } | string {
+function parse(argv: string[]): { selected: Benchmark[]; json: boolean; runs: number; keepEnv: boolean } | string {
   let parsed;
   try {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { json: { type: "boolean" }, runs: { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: { json: { type: "boolean" }, runs: { type: "string" }, "keep-env": { type: "boolean" }, help: { type: "boolean", short: "h" } },
     });
   } catch (err) {
     return `${(err as Error).message}\n${USAGE}`;
@@ -37,7 +39,7 @@ function parse(argv: string[]): { selected: Benchmark[]; json: boolean; runs: nu
   const unknown = positionals.filter((name) => !BENCHMARKS.some((b) => b.name === name));
   if (unknown.length > 0) return `Unknown benchmark "${unknown[0]}"\n${USAGE}`;
   const selected = positionals.length === 0 ? [...BENCHMARKS] : BENCHMARKS.filter((b) => positionals.includes(b.name));
-  return { selected, json: values.json === true, runs };
+  return { selected, json: values.json === true, runs, keepEnv: values["keep-env"] === true };
 }
 
 async function main(): Promise<number> {
@@ -51,11 +53,13 @@ async function main(): Promise<number> {
   const machine = { node: process.versions.node, platform: `${process.platform} ${process.arch}`, cpus: cpus().length, cpu: cpus()[0]?.model };
   const loadBefore = loadavg()[0]!;
   progress(`node ${machine.node}, ${machine.cpus} × ${machine.cpu ?? "unknown CPU"}, load average ${loadBefore.toFixed(1)}`);
+  const setAside = options.keepEnv ? [] : setAsideStartupTaxes(process.env);
+  for (const { name, value } of setAside) progress(`${name}=${value} set aside: it slows every Node start-up (startup measures by how much; --keep-env keeps it)`);
   const results: BenchResult[] = [];
   const failed: string[] = [];
   for (const benchmark of options.selected) {
     try {
-      results.push(await benchmark.run({ runs: options.runs, progress }));
+      results.push(await benchmark.run({ runs: options.runs, progress, setAside }));
     } catch (err) {
       // One broken benchmark should not hide the others' results.
       failed.push(benchmark.name);
@@ -70,7 +74,7 @@ async function main(): Promise<number> {
   const table = renderTable(results) + warning;
   if (options.json) {
     process.stderr.write(`${table}\n`);
-    process.stdout.write(`${toJson(results, { machine: { ...machine, loadAverage: load }, startedAt, failed })}\n`);
+    process.stdout.write(`${toJson(results, { machine: { ...machine, loadAverage: load }, startedAt, failed, setAside: setAside.map(({ name }) => name) })}\n`);
   } else {
     process.stdout.write(`\n${table}\n`);
   }

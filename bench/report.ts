@@ -2,6 +2,8 @@
 // machines. Every number of ours sits next to the baselines measured in the same run, with the
 // ratio ours/baseline: absolute numbers move between machines, ratios much less.
 
+import type { StartupTax } from "./startup-tax.ts";
+
 export interface Baseline {
   /** What was measured instead, e.g. "raw unary echo". */
   readonly name: string;
@@ -112,6 +114,8 @@ export interface BenchOptions {
   readonly runs: number;
   /** Progress for the person waiting; never part of the results. */
   readonly progress: (line: string) => void;
+  /** Variables taken out of the environment because they slow every Node start-up (startup-tax.ts). */
+  readonly setAside: readonly StartupTax[];
 }
 
 export interface Benchmark {

@@ -7,6 +7,7 @@ import { ensureBuilt } from "../scripts/dist.ts";
 import { ROOT } from "../scripts/peer-process.ts";
 import { bare, LAUNCHERS, type Launcher } from "./launchers.ts";
 import type { Benchmark, BenchResult, Measurement } from "./report.ts";
+import type { StartupTax } from "./startup-tax.ts";
 import { median } from "./stats.ts";
 
 /** The dispatcher itself: `--version` loads neither program. */
@@ -19,22 +20,23 @@ const PEERS: readonly Launcher[] = [LAUNCHERS.executable, LAUNCHERS.nodeBundle, 
 
 export const startup: Benchmark = {
   name: "startup",
-  async run({ runs, progress }): Promise<BenchResult> {
+  async run({ runs, progress, setAside }): Promise<BenchResult> {
     const started = performance.now();
     await ensureBuilt();
     const times = Math.max(3, runs * 2);
-    const cases: [string, string, readonly string[]][] = [
+    const cases: Case[] = [
       ["bare node", bare("node").command, bare("node").args],
+      ...setAside.map((tax): Case => [taxLabel(tax), bare("node").command, bare("node").args, { [tax.name]: tax.value }]),
       ["bare deno", bare("deno").command, bare("deno").args],
       ...TOP_LEVEL,
-      ...PEERS.map((l): [string, string, readonly string[]] => [`${l.name} peer --version`, l.command, [...l.prefix, "--version"]]),
+      ...PEERS.map((l): Case => [`${l.name} peer --version`, l.command, [...l.prefix, "--version"]]),
     ];
     // Round-robin, so a change in the machine's load hits every case alike.
     const samples = new Map<string, number[]>(cases.map(([name]) => [name, []]));
     for (let i = 0; i <= times; i++) {
       progress(`startup: round ${i}/${times}${i === 0 ? " (unmeasured: fills page, tsx and Deno caches)" : ""}`);
-      for (const [name, command, args] of cases) {
-        const ms = await timeRun(command, args);
+      for (const [name, command, args, env] of cases) {
+        const ms = await timeRun(command, args, env);
         if (i > 0) samples.get(name)!.push(ms);
       }
     }
@@ -52,20 +54,28 @@ export const startup: Benchmark = {
       notes: [
         "neither --version evaluates werift or grpc-js; the bundle and the executable deserialize their whole code cache either way (scripts/code-cache.ts)",
         "ratio: the time over the bare runtime's, both measured in this run",
+        ...setAside.map((tax) => `every other row runs without ${tax.name}: Node 20 parses that file as each process starts (--keep-env keeps it everywhere)`),
       ],
       seconds: (performance.now() - started) / 1000,
     };
   },
 };
 
+/** A name, the command, its arguments, and variables added to the bench's environment. */
+type Case = [string, string, readonly string[], Record<string, string>?];
+
+function taxLabel(tax: StartupTax): string {
+  return `node -e '' with ${tax.name}=${tax.value}`;
+}
+
 function spread(samples: readonly number[]): string {
   return `${samples.length} runs, ${Math.round(Math.min(...samples))}–${Math.round(Math.max(...samples))} ms`;
 }
 
-function timeRun(command: string, args: readonly string[]): Promise<number> {
+function timeRun(command: string, args: readonly string[], env: Record<string, string> = {}): Promise<number> {
   const start = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
+    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit"] });
     child.once("error", reject);
     child.once("close", (code) => (code === 0 ? resolve(performance.now() - start) : reject(new Error(`${command} ${args.join(" ")} exited with ${code}`))));
   });
