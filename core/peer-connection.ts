@@ -2,7 +2,7 @@
 // werift keeps inside its ICE agent (candidate pairs, the nominated pair) read out in our terms.
 import { CandidatePairState, RTCDtlsTransport, RTCPeerConnection, type CandidatePair } from "werift";
 import { describeCandidate, fromWerift, type CandidateInfo } from "./candidates.ts";
-import { rehearseDtls, rehearseNegotiation } from "./rehearsal.ts";
+import { rehearseDataChannel, rehearseDtls, rehearseNegotiation } from "./rehearsal.ts";
 import type { PairReport, PairState } from "./diagnose.ts";
 import type { IceSetup } from "./ice-config.ts";
 import type { Report } from "./report.ts";
@@ -27,6 +27,7 @@ export function prepareToConnect(): void {
   RTCDtlsTransport.SetupCertificate()
     .then(() => rehearseNegotiation())
     .then(() => rehearseDtls())
+    .then(() => rehearseDataChannel())
     .catch(() => undefined);
 }
 

@@ -43,6 +43,13 @@ const REMOTE_EVIDENCE_WAIT_MS = 3000;
  */
 const NAT_PROBE_GRACE_MS = 250;
 /**
+ * How old the offerer's candidates, gathered while it waits for the other peer, may be when that
+ * peer shows up. Nothing is sent from their sockets meanwhile, and a NAT may drop an idle UDP
+ * mapping after 30 s (RFC 4787 asks for 2 min; some keep less): a server-reflexive candidate
+ * must still name the mapping when the checks start. Older, they are gathered afresh.
+ */
+const GATHERED_MAX_AGE_MS = 10_000;
+/**
  * Diagnoses this peer can make on its own evidence, which say more than "the other peer left" when
  * the other side gives up first: causes on this side, NATs on both (both sides see the same), and
  * a peer that offered only private addresses.
@@ -70,10 +77,10 @@ export class PeerSession {
   private readonly remoteFound = deferred<string>();
   private readonly answerReceived = deferred<void>();
   /**
-   * The offer is applied locally only once delivered, and the answer can come back before the
-   * delivery is acknowledged: it waits for this.
+   * The answer is applied only once the offer is (the offerer applies it while it waits, but a
+   * peer found at once can answer before werift has set it): it waits for this.
    */
-  private readonly localOfferSet = deferred<void>();
+  private localOfferSet = deferred<void>();
   private readonly channelOpen = deferred<RTCDataChannel>();
   private readonly timings: Timings = {};
   private readonly localCandidates: CandidateInfo[] = [];
@@ -90,6 +97,12 @@ export class PeerSession {
   private trickle: RemoteCandidates | undefined;
   private pingPong: PingPong | undefined;
   private localGatheringComplete = false;
+  /**
+   * The offerer gathers while it waits for the other peer; what it gathers is held (not even
+   * reported: a stale batch is thrown away) until its offer has reached that peer.
+   */
+  private heldLocalCandidates: (LocalCandidate | undefined)[] | undefined;
+  private gatheringStartedAt = 0;
   private remoteEndOfCandidates = false;
   private selected: SelectedPair | undefined;
   private remoteGone = false;
@@ -492,30 +505,53 @@ export class PeerSession {
   private prepareNegotiation(setup: IceSetup): void {
     const pc = createPeerConnection(setup, this.report, this.onState);
     this.pc = pc;
+    pc.onIceCandidate.subscribe((candidate) => pc === this.pc && this.onLocalCandidate(candidate));
     if (this.options.role === "offerer") {
-      pc.signalingStateChange.subscribe((state) => state === "have-local-offer" && this.localOfferSet.resolve());
+      const offerSet = this.localOfferSet;
+      pc.signalingStateChange.subscribe((state) => state === "have-local-offer" && offerSet.resolve());
       this.watchChannel(pc.createDataChannel(DATA_CHANNEL_LABEL, { ordered: true }));
+      this.heldLocalCandidates = [];
       this.preparedOffer = pc.createOffer();
-      // Awaited (and its failure reported) once the other peer is found.
-      this.preparedOffer.catch(() => undefined);
+      // Gathering starts now, so the first checks can start as soon as the other peer has the
+      // offer: its candidates follow the offer at once instead of a gathering later. A failure of
+      // the offer itself is reported once the other peer is found.
+      this.preparedOffer.then((offer) => {
+        if (pc !== this.pc) return;
+        this.gatheringStartedAt = this.report.elapsed();
+        pc.setLocalDescription(offer).catch((err: unknown) => pc === this.pc && this.stopped.reject(negotiationFailure("set the local description", err)));
+      }, () => undefined);
     } else {
       pc.onDataChannel.subscribe((channel) => this.watchChannel(channel));
     }
   }
 
   private async negotiate(remote: string): Promise<void> {
+    if (this.options.role === "offerer") await this.offer(remote);
+    else await this.answer(this.pc!, remote);
     const pc = this.pc!;
-    pc.onIceCandidate.subscribe((candidate) => this.onLocalCandidate(remote, candidate));
-    if (this.options.role === "offerer") await this.offer(pc, remote);
-    else await this.answer(pc, remote);
     watchTransports(pc, this.report, this.onState);
     this.enterPhase("ice");
     this.watchForIceFailure(pc);
   }
 
-  private async offer(pc: RTCPeerConnection, remote: string): Promise<void> {
-    await this.sendDescription(pc, remote, "offer", await this.preparedOffer!);
+  private async offer(remote: string): Promise<void> {
+    const age = this.report.elapsed() - this.gatheringStartedAt;
+    if (this.gatheringStartedAt > 0 && age > GATHERED_MAX_AGE_MS) await this.renewNegotiation(age);
+    await this.sendDescription(remote, "offer", await this.preparedOffer!);
+    // Delivered first: the other peer takes candidates only from the peer whose offer it holds.
+    const held = this.heldLocalCandidates ?? [];
+    this.heldLocalCandidates = undefined;
+    held.forEach((candidate) => this.onLocalCandidate(candidate));
     await this.answerReceived.promise;
+  }
+
+  /** The candidates gathered while waiting are too old to trust: a new connection gathers anew. */
+  private async renewNegotiation(ageMs: number): Promise<void> {
+    this.report.step("candidates-renewed", `candidates gathered ${(ageMs / 1000).toFixed(0)} s ago may be stale: gathering afresh`, { ageMs });
+    const stale = this.pc!;
+    this.localOfferSet = deferred<void>();
+    this.prepareNegotiation(this.setup!);
+    await stale.close().catch(() => undefined);
   }
 
   private async answer(pc: RTCPeerConnection, remote: string): Promise<void> {
@@ -524,20 +560,19 @@ export class PeerSession {
       throw negotiationFailure("apply the offer", err);
     });
     await this.afterRemoteDescription(offer.value.sdp);
-    await this.sendDescription(pc, remote, "answer", await pc.createAnswer());
+    const answer = await pc.createAnswer();
+    await this.sendDescription(remote, "answer", answer);
+    // werift's setLocalDescription resolves only once gathering is complete; the answer went out
+    // first, so candidates trickle behind it instead of waiting for the slowest server. "First"
+    // means delivered: setLocalDescription starts gathering and ICE synchronously (tens of ms of
+    // CPU in a fresh process), and a send still queued in grpc-js would wait for all of it.
+    pc.setLocalDescription(answer).catch((err: unknown) => this.stopped.reject(negotiationFailure("set the local description", err)));
   }
 
-  /**
-   * werift's setLocalDescription resolves only once gathering is complete; the description goes
-   * out first, so candidates trickle behind it instead of waiting for the slowest server. "First"
-   * means delivered: setLocalDescription starts gathering and ICE synchronously (tens of ms of
-   * CPU in a fresh process), and a send still queued in grpc-js would wait for all of it.
-   */
-  private async sendDescription(pc: RTCPeerConnection, remote: string, kind: "offer" | "answer", local: RTCSessionDescription): Promise<void> {
+  private async sendDescription(remote: string, kind: "offer" | "answer", local: RTCSessionDescription): Promise<void> {
     const type = kind === "offer" ? SdpType.SDP_TYPE_OFFER : SdpType.SDP_TYPE_ANSWER;
     await this.signaling.send(remote, description(type, local.sdp));
     this.timings[kind] = this.report.elapsed();
-    pc.setLocalDescription(local).catch((err: unknown) => this.stopped.reject(negotiationFailure("set the local description", err)));
     this.report.step(`${kind}-sent`, `${kind} sent to ${remote}`, { sdpBytes: local.sdp.length });
   }
 
@@ -559,7 +594,12 @@ export class PeerSession {
     if (/^a=end-of-candidates/m.test(sdp)) this.remoteEndOfCandidates = true;
   }
 
-  private onLocalCandidate(remote: string, candidate: { candidate: string; sdpMid?: string; sdpMLineIndex?: number } | undefined): void {
+  private onLocalCandidate(candidate: LocalCandidate | undefined): void {
+    if (this.heldLocalCandidates) {
+      this.heldLocalCandidates.push(candidate);
+      return;
+    }
+    const remote = this.remote!;
     if (!candidate) {
       this.localGatheringComplete = true;
       this.report.step("local-candidates-complete", `all local candidates gathered (${this.localCandidates.length})`, { count: this.localCandidates.length });
@@ -742,6 +782,13 @@ function onBindAddress(candidate: CandidateInfo, bind: string): boolean {
   if (candidate.type === "host") return candidate.address === bind;
   if (candidate.type === "srflx") return candidate.relatedAddress === bind;
   return true;
+}
+
+/** werift's onIceCandidate value. */
+interface LocalCandidate {
+  readonly candidate: string;
+  readonly sdpMid?: string;
+  readonly sdpMLineIndex?: number;
 }
 
 function description(type: SdpType, sdp: string): Signal {

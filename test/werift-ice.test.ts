@@ -69,3 +69,13 @@ t.test("werift's own failed ICE state ends the wait", async (t) => {
   t.ok(iceHasFailed(failed, false), "failed is final even before the other side's end-of-candidates");
 });
 
+
+t.test("a loopback address named as both interface and additional host address is the only one gathered (--bind 127.0.0.1)", async (t) => {
+  // The fixture binds both peers so; werift used to gather on every other interface as well.
+  const pair = await connectPair(t);
+  await within(pair.channels, LIMIT_MS, "the data channel opening");
+  for (const [side, pc] of [["offerer", pair.offerer], ["answerer", pair.answerer]] as const) {
+    const hosts = (pc.iceTransports[0]?.connection.localCandidates ?? []).filter((c) => c.type === "host").map((c) => c.host);
+    t.same(hosts, ["127.0.0.1"], `the ${side} gathered a host candidate on 127.0.0.1 only`);
+  }
+});
