@@ -61,9 +61,10 @@ export function turnTransportOf(url: string): TurnTransport {
 
 /**
  * Restricts host candidates to one local address. werift skips loopback addresses unless they are
- * listed as additional host addresses, and when the interface filter matches none of the addresses
- * it enumerates (loopback is never among them) it keeps them all: so the pair filter is what
- * actually keeps checks off the other interfaces. Session.ts also stops signalling those candidates.
+ * listed as additional host addresses; the patched werift then gathers only that address (unpatched,
+ * an interface filter that matched none of the enumerated addresses kept them all). The pair filter
+ * and session.ts's candidate filter still keep any other interface's candidate out of checks and
+ * signaling, should a werift without the patch gather one.
  */
 function bindConfig(bind: string | undefined): Partial<PeerConfig> {
   if (!bind) return {};
