@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { build, type BuildOptions } from "esbuild";
-import { makeCodeCache, wrapProgram } from "./code-cache.ts";
+import { makeCodeCache, SCRIPT_NAME, wrapProgram } from "./code-cache.ts";
 import { withoutCommentEnd } from "./comment-safe.ts";
 import { embedProtos } from "./embed-protos.ts";
 import { leanWerift } from "./lean-werift.ts";
@@ -68,7 +68,7 @@ function esmLauncher(program: string, cache: Buffer): string {
     "const text=(f)=>{const s=String(f);return s.slice(s.indexOf('/*')+2,s.lastIndexOf('*/'))};",
     "const filename=fileURLToPath(import.meta.url),require=createRequire(import.meta.url),mod={exports:{}};",
     // Not held in constants: the decoded cache is garbage once V8 has read it.
-    `new Script(text(function(){/*${program}*/}),{filename,cachedData:Buffer.from(text(function(){/*${cache.toString("base64")}*/}),'base64')})`,
+    `new Script(text(function(){/*${program}*/}),{filename:${JSON.stringify(SCRIPT_NAME)},cachedData:Buffer.from(text(function(){/*${cache.toString("base64")}*/}),'base64')})`,
     ".runInThisContext()(mod.exports,require,mod,filename,dirname(filename),import.meta.url);",
     "",
   ].join("\n");
@@ -82,7 +82,7 @@ function esmLauncher(program: string, cache: Buffer): string {
 const SEA_LAUNCHER = [
   "const{getAsset}=require('node:sea');const{Script}=require('node:vm');const{dirname}=require('node:path');const{pathToFileURL}=require('node:url');",
   "const filename=process.execPath,mod={exports:{}};",
-  "new Script(getAsset('program','utf8'),{filename,cachedData:Buffer.from(getAsset('cache'))}).runInThisContext()(mod.exports,require,mod,filename,dirname(filename),pathToFileURL(filename).href);",
+  `new Script(getAsset('program','utf8'),{filename:${JSON.stringify(SCRIPT_NAME)},cachedData:Buffer.from(getAsset('cache'))}).runInThisContext()(mod.exports,require,mod,filename,dirname(filename),pathToFileURL(filename).href);`,
   "",
 ].join("\n");
 
