@@ -15,6 +15,7 @@ import { withoutCommentEnd } from "./comment-safe.ts";
 import { embedProtos } from "./embed-protos.ts";
 import { leanWerift } from "./lean-werift.ts";
 import { ROOT } from "./peer-process.ts";
+import { precompiledGenerators } from "./precompiled-generators.ts";
 
 const DIST = join(ROOT, "dist");
 /** Per build: tests that find dist/ stale may start builds at once. */
@@ -45,7 +46,7 @@ async function buildProgram(): Promise<string> {
   const result = await build({
     ...common,
     entryPoints: ["cli/ice-test.ts"],
-    plugins: [embedProtos(ROOT), leanWerift(ROOT)],
+    plugins: [embedProtos(ROOT), leanWerift(ROOT), precompiledGenerators(ROOT)],
     format: "cjs",
     write: false,
     outfile: join(WORK, "program.cjs"),
