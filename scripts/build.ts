@@ -119,9 +119,10 @@ function buildExecutable(assets: { readonly program: string; readonly cache: str
   copyFileSync(process.execPath, injected);
   // postject's ELF library warns about note sections it does not know; they are harmless.
   run([join(ROOT, "node_modules/postject/dist/cli.js"), injected, "NODE_SEA_BLOB", blob, "--sentinel-fuse", SEA_FUSE]);
-  // postject writes the 100 MB file in one write, which leaves it in the page cache as large folios
-  // (ext4, Linux 6.x): every page fault then maps a whole folio, and a peer run from that file had
-  // 12 MB more resident (55.6 MB of file pages instead of 43). A copy is cached page by page.
+  // postject writes the 100 MB file in one write. Run from that file, a peer had 12 MB more of it
+  // resident (55.6 MB of file pages instead of 43.1; same bytes, Linux 6.18, ext4), most likely
+  // because the page cache then holds it in large folios and each page fault maps a whole one.
+  // A copy made with copyFileSync does not do that.
   const executable = join(DIST, "ice-test");
   rmSync(executable, { force: true });
   copyFileSync(injected, executable);
