@@ -10,10 +10,12 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { build, type BuildOptions } from "esbuild";
-import { makeCodeCache, wrapProgram } from "./code-cache.ts";
+import { makeCodeCache, SCRIPT_NAME, wrapProgram } from "./code-cache.ts";
+import { withoutCommentEnd } from "./comment-safe.ts";
 import { embedProtos } from "./embed-protos.ts";
 import { leanWerift } from "./lean-werift.ts";
 import { ROOT } from "./peer-process.ts";
+import { precompiledGenerators } from "./precompiled-generators.ts";
 
 const DIST = join(ROOT, "dist");
 /** Per build: tests that find dist/ stale may start builds at once. */
@@ -44,27 +46,31 @@ async function buildProgram(): Promise<string> {
   const result = await build({
     ...common,
     entryPoints: ["cli/ice-test.ts"],
-    plugins: [embedProtos(ROOT), leanWerift(ROOT)],
+    plugins: [embedProtos(ROOT), leanWerift(ROOT), precompiledGenerators(ROOT)],
     format: "cjs",
     write: false,
     outfile: join(WORK, "program.cjs"),
     define: { "import.meta.url": "__iceTestUrl" },
   });
-  return wrapProgram(result.outputFiles[0]!.text);
+  return withoutCommentEnd(wrapProgram(result.outputFiles[0]!.text));
 }
 
 /**
- * dist/ice-test.mjs: an ES module that carries the program and its cache as string literals and
- * makes require() and its own path from import.meta.url.
+ * dist/ice-test.mjs: an ES module that carries the program and its cache (base64) in block comments
+ * and makes require() and its own path from import.meta.url. A function's source text is a slice of
+ * the module's source, not a copy: carried as string literals, the program and the cache were held
+ * twice (in the source and as literals, +4.8 MB of heap) and the parser had to scan them as strings
+ * (~25 ms more than comments for `--version`).
  */
 function esmLauncher(program: string, cache: Buffer): string {
   return [
     "#!/usr/bin/env node",
     "import{createRequire}from'node:module';import{Script}from'node:vm';import{dirname}from'node:path';import{fileURLToPath}from'node:url';import{Buffer}from'node:buffer';",
-    `const program=${JSON.stringify(program)};`,
-    `const cache=${JSON.stringify(cache.toString("base64"))};`,
+    "const text=(f)=>{const s=String(f);return s.slice(s.indexOf('/*')+2,s.lastIndexOf('*/'))};",
     "const filename=fileURLToPath(import.meta.url),require=createRequire(import.meta.url),mod={exports:{}};",
-    "new Script(program,{filename,cachedData:Buffer.from(cache,'base64')}).runInThisContext()(mod.exports,require,mod,filename,dirname(filename),import.meta.url);",
+    // Not held in constants: the decoded cache is garbage once V8 has read it.
+    `new Script(text(function(){/*${program}*/}),{filename:${JSON.stringify(SCRIPT_NAME)},cachedData:Buffer.from(text(function(){/*${cache.toString("base64")}*/}),'base64')})`,
+    ".runInThisContext()(mod.exports,require,mod,filename,dirname(filename),import.meta.url);",
     "",
   ].join("\n");
 }
@@ -77,7 +83,7 @@ function esmLauncher(program: string, cache: Buffer): string {
 const SEA_LAUNCHER = [
   "const{getAsset}=require('node:sea');const{Script}=require('node:vm');const{dirname}=require('node:path');const{pathToFileURL}=require('node:url');",
   "const filename=process.execPath,mod={exports:{}};",
-  "new Script(getAsset('program','utf8'),{filename,cachedData:Buffer.from(getAsset('cache'))}).runInThisContext()(mod.exports,require,mod,filename,dirname(filename),pathToFileURL(filename).href);",
+  `new Script(getAsset('program','utf8'),{filename:${JSON.stringify(SCRIPT_NAME)},cachedData:Buffer.from(getAsset('cache'))}).runInThisContext()(mod.exports,require,mod,filename,dirname(filename),pathToFileURL(filename).href);`,
   "",
 ].join("\n");
 
@@ -109,12 +115,18 @@ function buildExecutable(assets: { readonly program: string; readonly cache: str
   const config = join(WORK, "sea-config.json");
   writeFileSync(config, JSON.stringify({ main: scriptFile, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false, assets }));
   run(["--experimental-sea-config", config]);
+  const injected = join(WORK, "ice-test");
+  copyFileSync(process.execPath, injected);
+  // postject's ELF library warns about note sections it does not know; they are harmless.
+  run([join(ROOT, "node_modules/postject/dist/cli.js"), injected, "NODE_SEA_BLOB", blob, "--sentinel-fuse", SEA_FUSE]);
+  // postject writes the 100 MB file in one write. Run from that file, a peer had 12 MB more of it
+  // resident (55.6 MB of file pages instead of 43.1; same bytes, Linux 6.18, ext4), most likely
+  // because the page cache then holds it in large folios and each page fault maps a whole one.
+  // A copy made with copyFileSync does not do that.
   const executable = join(DIST, "ice-test");
   rmSync(executable, { force: true });
-  copyFileSync(process.execPath, executable);
+  copyFileSync(injected, executable);
   chmodSync(executable, 0o755);
-  // postject's ELF library warns about note sections it does not know; they are harmless.
-  run([join(ROOT, "node_modules/postject/dist/cli.js"), executable, "NODE_SEA_BLOB", blob, "--sentinel-fuse", SEA_FUSE]);
 }
 
 /** Runs a script with this Node; its chatter is shown only when it fails. */

@@ -20,13 +20,19 @@ export function wrapProgram(cjs: string): string {
   return `(function (exports, require, module, __filename, __dirname, __iceTestUrl) {${cjs}\n})`;
 }
 
+/**
+ * The program's name in stack traces. V8 keeps the name the cache was made under, whatever name the
+ * output then gives: every output and the warm-up use this one, not a path of the build machine.
+ */
+export const SCRIPT_NAME = "ice-test";
+
 /** What the outputs run, for the warm-up: the same Script source, so the cache fits it. */
 const RUNNER = `const { Script } = require("node:vm");
 const { readFileSync, writeFileSync } = require("node:fs");
 const { dirname } = require("node:path");
 const { pathToFileURL } = require("node:url");
 const [programFile, cacheOut, ...args] = process.argv.slice(2);
-const script = new Script(readFileSync(programFile, "utf8"), { filename: programFile });
+const script = new Script(readFileSync(programFile, "utf8"), { filename: ${JSON.stringify(SCRIPT_NAME)} });
 process.argv = [process.argv[0], programFile, ...args];
 if (cacheOut) process.on("exit", () => writeFileSync(cacheOut, script.createCachedData()));
 const mod = { exports: {} };
