@@ -22,6 +22,6 @@ const runtime = {
   },
 };
 
-const code = await runPeer(Deno.args, runtime);
-// werift leaves timers and sockets behind after close.
-Deno.exit(code);
+// No top-level await: the bundle runs this as a classic script (see scripts/build.ts).
+// werift leaves timers and sockets behind after close: exit explicitly.
+runPeer(Deno.args, runtime).then((code) => Deno.exit(code));
