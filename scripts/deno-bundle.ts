@@ -3,13 +3,14 @@
 // was instantiated (its top level): every werift and grpc-js function a peer runs was still
 // compiled lazily, on the path from start to channel open. So, as scripts/code-cache.ts does for
 // Node, the program is a classic script run through node:vm, and the build runs it once in a
-// loopback session under the Deno of node_modules and keeps what the offerer compiled. The cache
-// fits that Deno only; any other Deno skips it and compiles the program as before.
+// loopback session under the Deno of node_modules, with the V8 flags users run it with
+// (DENO_V8_FLAGS), and keeps what the offerer compiled. The cache fits that Deno and those flags
+// only; any other Deno, or other flags, and V8 compiles the program as before.
 import { execFileSync, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { build, type BuildOptions } from "esbuild";
-import { DENO_PERMISSIONS, ROOT, loopbackFlags, watchProcess, type PeerProcess } from "./peer-process.ts";
+import { DENO_PERMISSIONS, DENO_V8_FLAGS, ROOT, loopbackFlags, watchProcess, type PeerProcess } from "./peer-process.ts";
 
 const DENO = join(ROOT, "node_modules/deno/deno");
 const WARM_UP_DEADLINE_MS = 60_000;
@@ -79,7 +80,7 @@ async function warmUp(programFile: string, cacheFile: string, workDir: string): 
     const flags = loopbackFlags(`http://127.0.0.1:${server.port}`, `deno-warm-up-${process.pid}`, ["--messages", "1"]);
     const peer = (role: string, cacheOut?: string): PeerProcess =>
       watchProcess(
-        spawn(DENO, ["run", "--quiet", ...DENO_PERMISSIONS, ...(cacheOut ? [`--allow-write=${cacheOut}`] : []), runner, "--role", role, ...flags], {
+        spawn(DENO, ["run", "--quiet", ...DENO_V8_FLAGS, ...DENO_PERMISSIONS, ...(cacheOut ? [`--allow-write=${cacheOut}`] : []), runner, "--role", role, ...flags], {
           cwd: ROOT,
           env: { ...process.env, NO_COLOR: "1", ICE_TEST_WARM_UP_PROGRAM: programFile, ...(cacheOut ? { ICE_TEST_WARM_UP_CACHE: cacheOut } : {}) },
           stdio: ["ignore", "pipe", "pipe"],

@@ -1,10 +1,10 @@
 // dist/ice-test-deno.mjs, the Deno peer users copy: it runs a session as the README's command runs
-// it, and the V8 code cache it carries (scripts/deno-bundle.ts) is one V8 takes. V8 drops a cache
-// that does not fit without a word, and the start-up gain with it.
+// it (DENO_V8_FLAGS included), and the V8 code cache it carries (scripts/deno-bundle.ts) is one V8
+// takes. V8 drops a cache that does not fit without a word, and the start-up gain with it.
 import { spawn } from "node:child_process";
 import t from "tap";
 import { DIST, ensureBuilt } from "../scripts/dist.ts";
-import { DENO_PERMISSIONS, ROOT, loopbackFlags, watchProcess, type PeerProcess } from "../scripts/peer-process.ts";
+import { DENO_PERMISSIONS, DENO_V8_FLAGS, ROOT, loopbackFlags, watchProcess, type PeerProcess } from "../scripts/peer-process.ts";
 import { resultOf, uniqueRoom } from "./fixtures/peers.ts";
 import { startTestServer } from "./fixtures/server.ts";
 
@@ -22,9 +22,9 @@ const script = new Script(program, { cachedData });
 console.log(JSON.stringify({ bytes: cachedData.length, rejected: script.cachedDataRejected }));
 `;
 
-t.test("the Deno bundle's code cache is accepted by the Deno that built it", async (t) => {
+t.test("the Deno bundle's code cache is accepted by the Deno that built it, under the README's V8 flags", async (t) => {
   await ensureBuilt();
-  const check = watchProcess(spawn(DENO, ["eval", "--quiet", "--allow-read", CHECK_CACHE, DIST.denoBundle], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }));
+  const check = watchProcess(spawn(DENO, ["eval", "--quiet", ...DENO_V8_FLAGS, "--allow-read", CHECK_CACHE, DIST.denoBundle], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }));
   t.equal(await check.exited, 0, `the check runs (stderr: ${check.stderr.join(" | ")})`);
   const { bytes, rejected } = JSON.parse(check.lines.join("")) as { bytes: number; rejected: boolean };
   t.equal(rejected, false, "V8 takes the cache instead of compiling the program");
@@ -37,7 +37,7 @@ t.test("two peers from the Deno bundle meet and connect", async (t) => {
   const server = await startTestServer(t);
   const flags = loopbackFlags(`http://${server.address}`, uniqueRoom("deno-bundle"), ["--messages", "1"]);
   const run = (role: string): PeerProcess => {
-    const peer = watchProcess(spawn(DENO, ["run", "--quiet", ...DENO_PERMISSIONS, DIST.denoBundle, "--role", role, ...flags], { cwd: ROOT, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] }));
+    const peer = watchProcess(spawn(DENO, ["run", "--quiet", ...DENO_V8_FLAGS, ...DENO_PERMISSIONS, DIST.denoBundle, "--role", role, ...flags], { cwd: ROOT, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] }));
     t.teardown(() => void peer.child.kill("SIGKILL"));
     return peer;
   };
