@@ -22,6 +22,8 @@ const runtime = {
   },
 };
 
-const code = await runPeer(Deno.args, runtime);
-// werift leaves timers and sockets behind after close.
-Deno.exit(code);
+// No top-level await: the bundle runs this as a classic script (scripts/deno-bundle.ts).
+// werift leaves timers and sockets behind after close: exit explicitly, but from a timer: Deno
+// stores its code cache for the modules it compiled once their evaluation has settled, and an exit
+// in the same turn (`--version`) lost it, so the next start compiled them all again.
+runPeer(Deno.args, runtime).then((code) => setTimeout(() => Deno.exit(code)));

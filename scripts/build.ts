@@ -1,7 +1,8 @@
 // `npm run build`: dist/ice-test.mjs (one file with every dependency inside, for Node ≥ 20),
-// dist/ice-test-deno.mjs (the Deno peer, bundled as an ES module) and dist/ice-test (a Linux
-// executable: the Node running this build with the program injected as a single-executable
-// application, so the target machine needs no Node). `--js` builds the two bundles only.
+// dist/ice-test-deno.mjs (the Deno peer, with its own code cache: scripts/deno-bundle.ts) and
+// dist/ice-test (a Linux executable: the Node running this build with the program injected as a
+// single-executable application, so the target machine needs no Node). `--js` builds the two
+// bundles only.
 //
 // The Node outputs carry the program as one CommonJS bundle in a string, run through node:vm with a
 // V8 code cache made by running it once here (scripts/code-cache.ts): a peer then deserializes its
@@ -12,6 +13,7 @@ import { join } from "node:path";
 import { build, type BuildOptions } from "esbuild";
 import { makeCodeCache, SCRIPT_NAME, wrapProgram } from "./code-cache.ts";
 import { withoutCommentEnd } from "./comment-safe.ts";
+import { buildDenoBundle } from "./deno-bundle.ts";
 import { embedProtos } from "./embed-protos.ts";
 import { leanWerift } from "./lean-werift.ts";
 import { ROOT } from "./peer-process.ts";
@@ -34,9 +36,6 @@ const common: BuildOptions = {
   logLevel: "warning",
   absWorkingDir: ROOT,
 };
-
-/** Bundled CommonJS packages call require(); an ES module has none, so make one. */
-const ESM_REQUIRE = "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);";
 
 /**
  * Both programs, as one CommonJS bundle wrapped in a function (scripts/code-cache.ts). The server
@@ -99,8 +98,9 @@ async function buildNodeOutputs(jsOnly: boolean): Promise<void> {
   if (!jsOnly) buildExecutable({ program: programFile, cache: cacheFile });
 }
 
-async function buildDenoBundle(): Promise<void> {
-  await build({ ...common, entryPoints: ["client-deno/main.ts"], plugins: [leanWerift(ROOT)], format: "esm", outfile: join(DIST, "ice-test-deno.mjs"), banner: { js: ESM_REQUIRE } });
+function buildDeno(): Promise<void> {
+  mkdirSync(WORK, { recursive: true });
+  return buildDenoBundle({ ...common, plugins: [leanWerift(ROOT)] }, WORK, join(DIST, "ice-test-deno.mjs"), (text) => process.stderr.write(`build: ${text}\n`));
 }
 
 /**
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   // The bundles carry werift as node_modules has it: make sure that is the patched werift.
   run([join(ROOT, "node_modules/patch-package/index.js"), "--error-on-fail"]);
   try {
-    await Promise.all([buildNodeOutputs(jsOnly), buildDenoBundle()]);
+    await Promise.all([buildNodeOutputs(jsOnly), buildDeno()]);
   } finally {
     rmSync(WORK, { recursive: true, force: true });
   }
