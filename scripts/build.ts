@@ -15,7 +15,6 @@ import { makeCodeCache, SCRIPT_NAME, wrapProgram } from "./code-cache.ts";
 import { withoutCommentEnd } from "./comment-safe.ts";
 import { buildDenoBundle } from "./deno-bundle.ts";
 import { embedProtos } from "./embed-protos.ts";
-import { leanWerift } from "./lean-werift.ts";
 import { ROOT } from "./peer-process.ts";
 import { precompiledGenerators } from "./precompiled-generators.ts";
 
@@ -45,7 +44,7 @@ async function buildProgram(): Promise<string> {
   const result = await build({
     ...common,
     entryPoints: ["cli/ice-test.ts"],
-    plugins: [embedProtos(ROOT), leanWerift(ROOT), precompiledGenerators(ROOT)],
+    plugins: [embedProtos(ROOT), precompiledGenerators(ROOT)],
     format: "cjs",
     write: false,
     outfile: join(WORK, "program.cjs"),
@@ -100,7 +99,7 @@ async function buildNodeOutputs(jsOnly: boolean): Promise<void> {
 
 function buildDeno(): Promise<void> {
   mkdirSync(WORK, { recursive: true });
-  return buildDenoBundle({ ...common, plugins: [leanWerift(ROOT)] }, WORK, join(DIST, "ice-test-deno.mjs"), (text) => process.stderr.write(`build: ${text}\n`));
+  return buildDenoBundle(common, WORK, join(DIST, "ice-test-deno.mjs"), (text) => process.stderr.write(`build: ${text}\n`));
 }
 
 /**

@@ -13,7 +13,7 @@ export const DIST = {
   executable: join(ROOT, "dist/ice-test"),
 };
 
-const SOURCES = ["cli", "core", "server", "client-node", "client-deno", "gen", "scripts/build.ts", "scripts/embed-protos.ts", "scripts/code-cache.ts", "scripts/comment-safe.ts", "scripts/deno-bundle.ts", "scripts/lean-werift.ts", "scripts/precompiled-generators.ts", "scripts/werift-x509.ts", "proto", "node_modules/werift/lib", "package-lock.json"];
+const SOURCES = ["cli", "core", "server", "client-node", "client-deno", "gen", "scripts/build.ts", "scripts/embed-protos.ts", "scripts/code-cache.ts", "scripts/comment-safe.ts", "scripts/deno-bundle.ts", "scripts/precompiled-generators.ts", "proto", "node_modules/werift/lib", "package-lock.json"];
 
 /** Why an executable cannot be built here, or false. */
 export function executableUnbuildable(): string | false {
