@@ -40,14 +40,11 @@ export async function rehearseDtls(): Promise<boolean> {
   };
   const server = new DtlsServer({ ...options, transport: serverSide, certificateRequest: true });
   const client = new DtlsClient({ ...options, transport: clientSide });
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const connected = Promise.all([once(server.onConnect), once(client.onConnect)]);
     client.connect().catch(() => undefined);
-    const deadline = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), REHEARSAL_LIMIT_MS)));
-    return await Promise.race([connected.then(() => echo(client, server)).then(() => true), deadline]);
+    return await withinLimit(connected.then(() => echo(client, server)));
   } finally {
-    clearTimeout(timer);
     server.close();
     client.close();
   }
@@ -63,7 +60,6 @@ export async function rehearseDataChannel(): Promise<boolean> {
   const server = new RTCSctpTransport();
   client.setDtlsTransport(clientSide);
   server.setDtlsTransport(serverSide);
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const received = new Promise<void>((resolve) =>
       server.onDataChannel.subscribe((channel) => channel.onMessage.subscribe(() => resolve())),
@@ -72,10 +68,8 @@ export async function rehearseDataChannel(): Promise<boolean> {
     channel.stateChanged.subscribe((state) => state === "open" && channel.send("rehearsal"));
     void server.start(client.port).catch(() => undefined);
     void client.start(server.port).catch(() => undefined);
-    const deadline = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), REHEARSAL_LIMIT_MS)));
-    return await Promise.race([received.then(() => true), deadline]);
+    return await withinLimit(received);
   } finally {
-    clearTimeout(timer);
     await Promise.allSettled([client.stop(), server.stop()]);
   }
 }
@@ -100,6 +94,17 @@ function memoryDtlsPair(): [RTCDtlsTransport, RTCDtlsTransport] {
   client.peer = server;
   server.peer = client;
   return [client as unknown as RTCDtlsTransport, server as unknown as RTCDtlsTransport];
+}
+
+/** Whether `step` completed within REHEARSAL_LIMIT_MS. */
+async function withinLimit(step: Promise<unknown>): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), REHEARSAL_LIMIT_MS)));
+  try {
+    return await Promise.race([step.then(() => true), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function echo(client: DtlsClient, server: DtlsServer): Promise<void> {

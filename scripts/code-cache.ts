@@ -76,15 +76,25 @@ async function session(run: Run, cacheFile: string): Promise<void> {
     const exited = server.exited.then((code) => Promise.reject(new Error(`the server exited ${code} before listening: ${server.stderr.join(" | ")}`)));
     // It rejects once the server ends, here or in the finally below: only the race reads it.
     exited.catch(() => undefined);
-    const flags = loopbackFlags(`http://127.0.0.1:${await Promise.race([port, exited])}`, "warm-up", ["--messages", "1"]);
-    const peers = [run(["peer", "--role", "offerer", ...flags], cacheFile), run(["peer", "--role", "answerer", ...flags])];
-    const killPeers = setTimeout(() => peers.forEach((peer) => peer.child.kill("SIGKILL")), WARM_UP_DEADLINE_MS);
-    const codes = await Promise.all(peers.map((peer) => peer.exited));
-    clearTimeout(killPeers);
-    if (codes.some((code) => code !== 0)) throw new Error(`peers exited ${codes.join(" and ")}: ${peers.flatMap((peer) => peer.stderr).join(" | ")}`);
+    const address = `http://127.0.0.1:${await Promise.race([port, exited])}`;
+    await warmUpPeers(address, "warm-up", (role, flags) => run(["peer", "--role", role, ...flags], role === "offerer" ? cacheFile : ""));
   } finally {
     clearTimeout(timer);
     server.child.kill("SIGTERM");
     await server.exited;
   }
+}
+
+/**
+ * An offerer and an answerer of the program meet through the server at `address` and exchange a
+ * message, so that the code a session runs is compiled; `peer` starts one (the offerer is the one
+ * whose cache is kept). Rejects when either fails or the session outlasts the deadline.
+ */
+export async function warmUpPeers(address: string, room: string, peer: (role: "offerer" | "answerer", flags: string[]) => PeerProcess): Promise<void> {
+  const flags = loopbackFlags(address, room, ["--messages", "1"]);
+  const peers = [peer("offerer", flags), peer("answerer", flags)];
+  const killPeers = setTimeout(() => peers.forEach((p) => p.child.kill("SIGKILL")), WARM_UP_DEADLINE_MS);
+  const codes = await Promise.all(peers.map((p) => p.exited));
+  clearTimeout(killPeers);
+  if (codes.some((code) => code !== 0)) throw new Error(`peers exited ${codes.join(" and ")}: ${peers.flatMap((p) => p.stderr).join(" | ")}`);
 }

@@ -10,10 +10,10 @@ import { execFileSync, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { build, type BuildOptions } from "esbuild";
-import { DENO_PERMISSIONS, DENO_V8_FLAGS, ROOT, loopbackFlags, watchProcess, type PeerProcess } from "./peer-process.ts";
+import { warmUpPeers } from "./code-cache.ts";
+import { DENO_PERMISSIONS, DENO_V8_FLAGS, ROOT, watchProcess } from "./peer-process.ts";
 
 const DENO = join(ROOT, "node_modules/deno/deno");
-const WARM_UP_DEADLINE_MS = 60_000;
 
 /** Builds the bundle; `warn` says why it carries no cache when the warm-up cannot run here. */
 export async function buildDenoBundle(common: BuildOptions, workDir: string, out: string, warn: (text: string) => void): Promise<void> {
@@ -77,20 +77,12 @@ async function warmUp(programFile: string, cacheFile: string, workDir: string): 
   const { startServer } = await import("../server/server.ts");
   const server = await startServer({ host: "127.0.0.1", port: 0, tls: null, stunPort: 0 });
   try {
-    const flags = loopbackFlags(`http://127.0.0.1:${server.port}`, `deno-warm-up-${process.pid}`, ["--messages", "1"]);
-    const peer = (role: string, cacheOut?: string): PeerProcess =>
-      watchProcess(
-        spawn(DENO, ["run", "--quiet", ...DENO_V8_FLAGS, ...DENO_PERMISSIONS, ...(cacheOut ? [`--allow-write=${cacheOut}`] : []), runner, "--role", role, ...flags], {
-          cwd: ROOT,
-          env: { ...process.env, NO_COLOR: "1", ICE_TEST_WARM_UP_PROGRAM: programFile, ...(cacheOut ? { ICE_TEST_WARM_UP_CACHE: cacheOut } : {}) },
-          stdio: ["ignore", "pipe", "pipe"],
-        }),
-      );
-    const peers = [peer("offerer", cacheFile), peer("answerer")];
-    const timer = setTimeout(() => peers.forEach((p) => p.child.kill("SIGKILL")), WARM_UP_DEADLINE_MS);
-    const codes = await Promise.all(peers.map((p) => p.exited));
-    clearTimeout(timer);
-    if (codes.some((code) => code !== 0)) throw new Error(`peers exited ${codes.join(" and ")}: ${peers.flatMap((p) => p.stderr).join(" | ")}`);
+    const address = `http://127.0.0.1:${server.port}`;
+    await warmUpPeers(address, `deno-warm-up-${process.pid}`, (role, flags) => {
+      const cacheOut = role === "offerer" ? [`--allow-write=${cacheFile}`] : [];
+      const env = { ...process.env, NO_COLOR: "1", ICE_TEST_WARM_UP_PROGRAM: programFile, ...(role === "offerer" ? { ICE_TEST_WARM_UP_CACHE: cacheFile } : {}) };
+      return watchProcess(spawn(DENO, ["run", "--quiet", ...DENO_V8_FLAGS, ...DENO_PERMISSIONS, ...cacheOut, runner, "--role", role, ...flags], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] }));
+    });
   } finally {
     await server.shutdown(1_000);
   }
