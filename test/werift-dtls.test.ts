@@ -2,7 +2,7 @@
 // relay between two werift peers. The answerer is the DTLS client (werift answers a=setup:active).
 import t, { type Test } from "tap";
 import { NamedCurveAlgorithm, NamedCurveAlgorithmList } from "werift";
-import { rehearseDtls, rehearseNegotiation } from "../core/rehearsal.ts";
+import { rehearseDataChannel, rehearseDtls, rehearseNegotiation } from "../core/rehearsal.ts";
 import { connectPair, dtlsHandshakeType, echo, isStun, UdpRelay, within, type Side } from "./fixtures/werift-pair.ts";
 
 const CLIENT_HELLO = 1;
@@ -173,4 +173,9 @@ t.test("the DTLS rehearsal (run while the other peer is awaited) completes a han
 
 t.test("the negotiation rehearsal offers and answers without gathering a candidate", async (t) => {
   await t.resolves(rehearseNegotiation(), "an offer was made and answered, and both connections closed");
+});
+
+t.test("the data channel rehearsal opens an SCTP association and a channel in memory and carries a message, again and again", async (t) => {
+  t.equal(await rehearseDataChannel(), true, "the association came up, the channel opened and its message arrived");
+  t.equal(await rehearseDataChannel(), true, "and again: each rehearsal is independent");
 });
