@@ -8,9 +8,9 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { startServer, type RunningServer } from "../server/server.ts";
-import { ensureBuilt } from "../scripts/dist.ts";
+import { DIST, ensureBuilt } from "../scripts/dist.ts";
 import { ROOT, loopbackFlags, watchProcess } from "../scripts/peer-process.ts";
-import { bare, LAUNCHERS, type Launcher, type Runtime } from "./launchers.ts";
+import { bare, builtinsOnly, builtinsRequiredBy, LAUNCHERS, type Launcher, type Runtime } from "./launchers.ts";
 import type { Benchmark, BenchResult, Measurement } from "./report.ts";
 import { median } from "./stats.ts";
 
@@ -50,15 +50,19 @@ export const peerConnect: Benchmark = {
     try {
       const connects = new Map<string, ConnectRun[]>(CASES.map((c) => [label(c), []]));
       const baselines = new Map<string, number[]>(CASES.map((c) => [label(c), []]));
+      const floors = new Map<string, number[]>(CASES.map((c) => [label(c), []]));
+      const builtins = builtinsRequiredBy(DIST.denoBundle);
       progress("peer-connect: one unmeasured run per case (fills tsx's and Deno's caches)");
       for (const pair of CASES) {
         await connectOnce(server, pair, `warm-${label(pair)}`);
         await spawnBare(pair);
+        await spawnBare(pair, builtins);
       }
       for (let run = 1; run <= runs; run++) {
         for (const pair of CASES) {
           progress(`peer-connect: run ${run}/${runs}, ${label(pair)}`);
           baselines.get(label(pair))!.push(await spawnBare(pair));
+          floors.get(label(pair))!.push(await spawnBare(pair, builtins));
           connects.get(label(pair))!.push(await connectOnce(server, pair, `run-${run}-${label(pair)}`));
         }
       }
@@ -72,7 +76,10 @@ export const peerConnect: Benchmark = {
           metric: `${label(pair)} spawn→both open`,
           unit: "ms",
           ours: median(ours),
-          baselines: [{ name: bareLabel(pair), value: median(base) }],
+          baselines: [
+            { name: bareLabel(pair), value: median(base) },
+            { name: `${bareLabel(pair)} + built-ins`, value: median(floors.get(label(pair))!) },
+          ],
           detail: `${ours.length} runs: ours ${range(ours)} ms, baseline ${range(base)} ms; each peer spent a median ${Math.round(median(startup))} ms starting up before its first event`,
         });
         const phase = list.flatMap((r) => r.timings.map((t) => t.channelOpen! - t.peerFound!));
@@ -98,6 +105,7 @@ export const peerConnect: Benchmark = {
         measurements,
         notes: [
           `baseline: the same two runtimes bare, spawned at once, until both exit (node -e '' / deno eval --quiet ''): no tsx, no program`,
+          `+ built-ins: the same, each loading only the ${builtins.length} built-in modules the peer's program requires (${builtins.join(", ")}); Deno also imports node:module and node:vm as the Deno bundle does, under the peer's V8 flags. No peer on grpc-js and werift starts faster`,
           "peer found→open: per peer, from the other peer found (offerer) or its offer received (answerer) to the channel open; steps per side, each from its own clock",
           "RSS baseline: VmHWM of the bare runtime (it reads /proc/self/status and exits)",
         ],
@@ -206,10 +214,10 @@ function peakRss(pid: number | undefined): number | undefined {
   }
 }
 
-/** Spawns both runtimes bare; ms until both have exited. */
-async function spawnBare(pair: readonly [Launcher, Launcher]): Promise<number> {
+/** Spawns both runtimes bare, or loading `builtins`; ms until both have exited. */
+async function spawnBare(pair: readonly [Launcher, Launcher], builtins?: readonly string[]): Promise<number> {
   const start = performance.now();
-  await Promise.all(pair.map((launcher) => runBare(launcher.runtime, "")));
+  await Promise.all(pair.map((launcher) => runCommand(builtins ? builtinsOnly(launcher.runtime, builtins) : bare(launcher.runtime, ""))));
   return performance.now() - start;
 }
 
@@ -225,7 +233,11 @@ async function barePeakRss(runtime: Runtime): Promise<number> {
 }
 
 export function runBare(runtime: Runtime, code: string): Promise<string> {
-  const { command, args } = bare(runtime, code);
+  return runCommand(bare(runtime, code));
+}
+
+/** Its stdout, once it has exited 0. */
+function runCommand({ command, args }: { command: string; args: string[] }): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
     const out: Buffer[] = [];
