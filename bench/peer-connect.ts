@@ -55,14 +55,14 @@ export const peerConnect: Benchmark = {
       progress("peer-connect: one unmeasured run per case (fills tsx's and Deno's caches)");
       for (const pair of CASES) {
         await connectOnce(server, pair, `warm-${label(pair)}`);
-        await spawnBare(pair);
-        await spawnBare(pair, builtins);
+        await spawnBaseline(pair);
+        await spawnBaseline(pair, builtins);
       }
       for (let run = 1; run <= runs; run++) {
         for (const pair of CASES) {
           progress(`peer-connect: run ${run}/${runs}, ${label(pair)}`);
-          baselines.get(label(pair))!.push(await spawnBare(pair));
-          floors.get(label(pair))!.push(await spawnBare(pair, builtins));
+          baselines.get(label(pair))!.push(await spawnBaseline(pair));
+          floors.get(label(pair))!.push(await spawnBaseline(pair, builtins));
           connects.get(label(pair))!.push(await connectOnce(server, pair, `run-${run}-${label(pair)}`));
         }
       }
@@ -214,8 +214,8 @@ function peakRss(pid: number | undefined): number | undefined {
   }
 }
 
-/** Spawns both runtimes bare, or loading `builtins`; ms until both have exited. */
-async function spawnBare(pair: readonly [Launcher, Launcher], builtins?: readonly string[]): Promise<number> {
+/** Spawns both runtimes bare, or each loading `builtins` (the floor); ms until both have exited. */
+async function spawnBaseline(pair: readonly [Launcher, Launcher], builtins?: readonly string[]): Promise<number> {
   const start = performance.now();
   await Promise.all(pair.map((launcher) => runCommand(builtins ? builtinsOnly(launcher.runtime, builtins) : bare(launcher.runtime, ""))));
   return performance.now() - start;
