@@ -66,11 +66,14 @@ export function startNatProbe(targets: NatTargets, limitMs = 2500): NatProbe {
   const questions: Question[] = [];
   const sockets: Socket[] = [];
   let localPort = 0;
-  let stopped = false;
+  // Aborted before the sockets close: a question must stop at once, not at the socket's "close"
+  // event, which Deno emits only after the timers already due have run (a retransmission among
+  // them would send on the closed socket and throw).
+  const stopping = new AbortController();
   const now = (): NatProbeResult => classify(questions, localPort, started);
   let halt = () => {};
   const stop = () => {
-    stopped = true;
+    stopping.abort();
     halt();
     for (const socket of sockets.splice(0)) socket.close();
   };
@@ -80,19 +83,19 @@ export function startNatProbe(targets: NatTargets, limitMs = 2500): NatProbe {
     const alternate = targets.alternatePort ? { host: primary.host, port: targets.alternatePort } : undefined;
     const open = async () => {
       const socket = await openSocket();
-      if (stopped) socket.close();
+      if (stopping.signal.aborted) socket.close();
       else sockets.push(socket);
       return socket;
     };
     const mappingSocket = await open();
     // A fresh socket, so no earlier packet to the other port has opened the NAT for it.
     const filteringSocket = alternate ? await open() : undefined;
-    if (stopped) return now();
+    if (stopping.signal.aborted) return now();
     localPort = mappingSocket.address().port;
     const pose = (role: Question["role"], socket: Socket, to: Target, answerFrom?: Target) => {
       const question: Question = { role, asked: `${to.host}:${to.port}` };
       questions.push(question);
-      return ask(socket, to, limitMs, answerFrom).then((answer) => {
+      return ask(socket, to, limitMs, stopping.signal, answerFrom).then((answer) => {
         // Undefined: stopped before an answer or the timeout; it stays pending.
         if (answer) question.answer = answer;
       });
@@ -219,10 +222,10 @@ function openSocket(): Promise<Socket> {
 }
 
 /**
- * One Binding request, retransmitted with a doubling timeout; `answerFrom` is where the answer
- * must come from (another port when CHANGE-REQUEST asks for it).
+ * One Binding request, retransmitted with a doubling timeout until `stopped` aborts; `answerFrom`
+ * is where the answer must come from (another port when CHANGE-REQUEST asks for it).
  */
-function ask(socket: Socket, to: Target, limitMs: number, answerFrom?: Target): Promise<ProbeAnswer | undefined> {
+function ask(socket: Socket, to: Target, limitMs: number, stopped: AbortSignal, answerFrom?: Target): Promise<ProbeAnswer | undefined> {
   const request = new Message(methods.BINDING, classes.REQUEST);
   if (answerFrom) request.setAttribute("CHANGE-REQUEST", CHANGE_PORT);
   request.addFingerprint();
@@ -236,10 +239,10 @@ function ask(socket: Socket, to: Target, limitMs: number, answerFrom?: Target): 
       clearTimeout(timer);
       clearTimeout(limit);
       socket.off("message", onMessage);
-      socket.off("close", onClose);
+      stopped.removeEventListener("abort", onStop);
       done(answer);
     };
-    const onClose = () => finish(undefined);
+    const onStop = () => finish(undefined);
     const onMessage = (data: Buffer, from: { address: string; port: number }) => {
       const response = parseMessage(data);
       if (!response || response.transactionIdHex !== request.transactionIdHex) return;
@@ -254,7 +257,7 @@ function ask(socket: Socket, to: Target, limitMs: number, answerFrom?: Target): 
     };
     const limit = setTimeout(() => finish(wrongSource ? { asked, outcome: "wrong-source", from: wrongSource } : { asked, outcome: "no-answer" }), limitMs);
     socket.on("message", onMessage);
-    socket.once("close", onClose);
+    stopped.addEventListener("abort", onStop);
     const send = () => socket.send(request.bytes, to.port, to.host);
     send();
     timer = setTimeout(function again() {

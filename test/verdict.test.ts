@@ -1,6 +1,8 @@
 // The joint verdict's rules, the NAT probe against the server's own STUN responder on its two
 // ports, and the names of TURN certificate problems.
+import { execFile } from "node:child_process";
 import { createSocket } from "node:dgram";
+import { promisify } from "node:util";
 import t from "tap";
 import { Message, classes, methods, parseMessage } from "werift";
 import { NatFiltering, NatMapping, type EvidenceReport } from "../gen/icetest/signaling/v1/signaling.ts";
@@ -8,6 +10,7 @@ import { classifyFiltering, classifyMapping, natTargets, startNatProbe } from ".
 import { tlsProblem } from "../core/turn-probe.ts";
 import { jointVerdict } from "../core/verdict.ts";
 import { startStunResponder } from "../server/stun.ts";
+import { DENO_PERMISSIONS, ROOT } from "../scripts/peer-process.ts";
 
 function report(overrides: Partial<EvidenceReport>): EvidenceReport {
   return { connected: false, reason: "", message: "", phase: "ice", candidates: [{ type: "host", count: 1 }, { type: "srflx", count: 1 }], servers: [], pairs: [], ...overrides };
@@ -128,6 +131,23 @@ t.test("a run that ends while the NAT probe still waits reports what is known an
   t.equal(result.mapping, "no-nat", "what is known is kept: on loopback the server saw our own address");
   t.equal(result.filtering, "unknown", "an unfinished filtering test is unknown, not port-restricted");
   t.equal(result.answers[1]?.outcome, "pending", "the unanswered question is reported as pending");
+});
+
+t.test("a NAT probe stopped while its retransmission is due in the same turn of timers ends quietly, on Node and on Deno", async (t) => {
+  const commands = {
+    node: [process.execPath, "--import", "tsx"],
+    deno: [`${ROOT}node_modules/deno/deno`, "run", "--quiet", ...DENO_PERMISSIONS],
+  };
+  await Promise.all(
+    Object.entries(commands).map(async ([runtime, [command, ...args]]) => {
+      const run = await promisify(execFile)(command!, [...args, "test/fixtures/nat-probe-stop.ts"], { cwd: ROOT, timeout: 30_000, env: { ...process.env, NO_COLOR: "1" } }).then(
+        ({ stdout }) => ({ code: 0, stdout, stderr: "" }),
+        (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: err.code ?? -1, stdout: err.stdout ?? "", stderr: err.stderr ?? "" }),
+      );
+      t.equal(run.code, 0, `${runtime}: the probe's process exits 0 (${run.stderr.trim().split("\n")[0] ?? ""})`);
+      t.match(run.stdout, /stopped cleanly/, `${runtime}: it ran to its end`);
+    }),
+  );
 });
 
 t.test("a CHANGE-REQUEST is answered from the other port when there is one, and refused with 420 otherwise", async (t) => {
