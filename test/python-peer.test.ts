@@ -143,6 +143,8 @@ function assertMet(t: Test, { python, other }: Meeting, runtime: PeerRuntime): v
   t.match(py.runtime, /^python 3\.\d+\.\d+ aiortc 1\./, "the Python peer names its runtime");
   t.equal(py.remotePeerId, ts.peerId, `the Python peer met the ${runtime} peer`);
   t.equal(ts.remotePeerId, py.peerId, `the ${runtime} peer met the Python peer`);
+  // Without a connection the rest says nothing new: the exit codes above carry each side's reason.
+  if (!py.connected || !ts.connected) return;
 
   t.equal(py.rttMs?.count, 3, "the Python peer measured 3 round trips");
   t.equal(ts.rttMs?.count, 3, `the ${runtime} peer measured 3 round trips`);
