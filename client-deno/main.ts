@@ -20,6 +20,16 @@ const runtime = {
     for (const signal of signals) Deno.addSignalListener(signal, handler);
     return () => signals.forEach((signal) => Deno.removeSignalListener(signal, handler));
   },
+  onUncaught(handler: (err: unknown) => void) {
+    globalThis.addEventListener("error", (event) => {
+      event.preventDefault();
+      handler(event.error);
+    });
+    globalThis.addEventListener("unhandledrejection", (event) => {
+      event.preventDefault();
+      handler(event.reason);
+    });
+  },
 };
 
 // No top-level await: the bundle runs this as a classic script (scripts/deno-bundle.ts).

@@ -26,6 +26,10 @@ const runtime = {
       process.off("SIGTERM", handler);
     };
   },
+  onUncaught(handler: (err: unknown) => void) {
+    process.on("uncaughtException", handler);
+    process.on("unhandledRejection", handler);
+  },
 };
 
 /** The peer program (`ice-test peer …`): resolves with the exit code. */

@@ -39,5 +39,8 @@ export function usageError(message: string, hints: string[] = []): PeerFailure {
 export function asFailure(err: unknown): PeerFailure {
   if (err instanceof PeerFailure) return err;
   const message = err instanceof Error ? err.message : String(err);
-  return new PeerFailure("internal", "internal", `Unexpected error: ${message}`, { cause: err });
+  return new PeerFailure("internal", "internal", `Unexpected error: ${message}`, {
+    hints: ["This is a bug in ice-test or a library it uses: please report it with this run's output"],
+    cause: err,
+  });
 }

@@ -47,6 +47,12 @@ async function runSession(options: PeerOptions, runtime: Runtime): Promise<numbe
     ...(turnCa ? { turnCa } : {}),
   });
   const stopListening = runtime.onInterrupt(() => session.interrupt());
+  runtime.onUncaught((err) => {
+    runtime.err("ice-test: internal error, a bug in ice-test or a library it uses (please report it with these lines):");
+    const stack = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    for (const line of stack.split("\n")) runtime.err(`  ${sanitize(line)}`);
+    session.abort(err);
+  });
   try {
     const summary = withHostHints(await session.run(), runtime.description);
     report.block("summary", describeSummary(summary), summary);

@@ -13,4 +13,9 @@ export interface Runtime {
   status?(text: string): void;
   /** Calls `handler` on Ctrl-C or SIGTERM; returns the function that stops listening. */
   onInterrupt(handler: () => void): () => void;
+  /**
+   * Calls `handler` instead of dying on an error nothing caught: thrown in a callback, or a
+   * rejection nobody awaited. For the rest of the process's life.
+   */
+  onUncaught(handler: (err: unknown) => void): void;
 }

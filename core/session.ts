@@ -131,6 +131,14 @@ export class PeerSession {
     this.stopped.reject(interrupted(this.phase, this.timings.channelOpen !== undefined, this.pingPong?.pongs ?? 0));
   }
 
+  /**
+   * Ends the run on an error nothing caught (a bug, ours or a library's): the report still comes,
+   * with the evidence so far. After the run's last step it changes nothing.
+   */
+  abort(err: unknown): void {
+    this.stopped.reject(asFailure(err));
+  }
+
   async run(): Promise<Summary> {
     let failure: PeerFailure | undefined;
     const timers: ReturnType<typeof setTimeout>[] = [];
