@@ -71,10 +71,8 @@ export function startNatProbe(targets: NatTargets, limitMs = 2500): NatProbe {
   // them would send on the closed socket and throw).
   const stopping = new AbortController();
   const now = (): NatProbeResult => classify(questions, localPort, started);
-  let halt = () => {};
   const stop = () => {
     stopping.abort();
-    halt();
     for (const socket of sockets.splice(0)) socket.close();
   };
   const run = async (): Promise<NatProbeResult> => {
@@ -110,7 +108,7 @@ export function startNatProbe(targets: NatTargets, limitMs = 2500): NatProbe {
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
   const bounded = new Promise<NatProbeResult>((done) => (timer = setTimeout(() => done(now()), limitMs + 1500)));
-  const halted = new Promise<NatProbeResult>((done) => (halt = () => done(now())));
+  const halted = new Promise<NatProbeResult>((done) => stopping.signal.addEventListener("abort", () => done(now())));
   const finished = Promise.race([run().catch(() => now()), bounded, halted]).finally(() => {
     clearTimeout(timer);
     stop();

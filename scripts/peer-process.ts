@@ -25,11 +25,18 @@ export interface PeerLaunch {
 }
 
 export function peerCommand(runtime: PeerRuntime, args: readonly string[], launch: PeerLaunch = {}): { command: string; args: string[] } {
-  if (runtime === "node") {
-    if (launch.node) return { command: launch.node[0]!, args: [...launch.node.slice(1), ...args] };
-    return { command: process.execPath, args: ["--import", "tsx", "client-node/main.ts", ...args] };
-  }
-  return { command: `${ROOT}node_modules/deno/deno`, args: ["run", "--quiet", ...DENO_V8_FLAGS, ...DENO_PERMISSIONS, "client-deno/main.ts", ...args] };
+  if (runtime === "node" && launch.node) return { command: launch.node[0]!, args: [...launch.node.slice(1), ...args] };
+  return sourceCommand(runtime, runtime === "node" ? "client-node/main.ts" : "client-deno/main.ts", args);
+}
+
+/**
+ * A TypeScript module of this repository (path from ROOT) run from source the way the peer is: tsx
+ * on Node, Deno with the peer's flags. `preload` runs before it (node --import, deno --preload).
+ */
+export function sourceCommand(runtime: PeerRuntime, module: string, args: readonly string[] = [], preload?: string): { command: string; args: string[] } {
+  if (runtime === "node") return { command: process.execPath, args: ["--import", "tsx", ...(preload ? ["--import", `./${preload}`] : []), module, ...args] };
+  const preloading = preload ? ["--preload", preload] : [];
+  return { command: `${ROOT}node_modules/deno/deno`, args: ["run", "--quiet", ...DENO_V8_FLAGS, ...DENO_PERMISSIONS, ...preloading, module, ...args] };
 }
 
 /** Flags every peer of a test, the demo or a benchmark needs: loopback only, quick, bounded (a later flag in `extra` wins). */

@@ -3,16 +3,13 @@
 // an internal error, and standard error has what a bug report needs.
 import { spawn } from "node:child_process";
 import t from "tap";
-import { DENO_PERMISSIONS, DENO_V8_FLAGS, ROOT, watchProcess, type PeerRuntime } from "../scripts/peer-process.ts";
+import { ROOT, sourceCommand, watchProcess, type PeerRuntime } from "../scripts/peer-process.ts";
 import { loopbackFlags, resultOf, uniqueRoom } from "./fixtures/peers.ts";
 import { startTestServer } from "./fixtures/server.ts";
 import { untapped } from "./fixtures/untapped.ts";
 
 const INJECT = "test/fixtures/inject-uncaught.ts";
-const COMMANDS: Record<PeerRuntime, string[]> = {
-  node: untapped(process.execPath, "--import", "tsx", "--import", `./${INJECT}`, "client-node/main.ts"),
-  deno: [`${ROOT}node_modules/deno/deno`, "run", "--quiet", ...DENO_V8_FLAGS, ...DENO_PERMISSIONS, "--preload", INJECT, "client-deno/main.ts"],
-};
+const MAINS: Record<PeerRuntime, string> = { node: "client-node/main.ts", deno: "client-deno/main.ts" };
 
 const server = await startTestServer(t);
 
@@ -20,8 +17,9 @@ for (const runtime of ["node", "deno"] as const) {
   for (const how of ["throw", "reject"] as const) {
     const what = how === "throw" ? "an exception thrown from a timer" : "a rejection nobody awaits";
     t.test(`${runtime}: ${what} ends the run with its summary and exit 1`, async (t) => {
-      const [command, ...args] = COMMANDS[runtime];
-      const child = spawn(command!, [...args, "--role", "offerer", ...loopbackFlags(`http://${server.address}`, uniqueRoom("uncaught"))], {
+      const { command, args } = sourceCommand(runtime, MAINS[runtime], ["--role", "offerer", ...loopbackFlags(`http://${server.address}`, uniqueRoom("uncaught"))], INJECT);
+      const [program, ...argv] = runtime === "node" ? untapped(command, ...args) : [command, ...args];
+      const child = spawn(program!, argv, {
         cwd: ROOT,
         env: { ...process.env, NO_COLOR: "1", ICE_TEST_INJECT: how },
         stdio: ["ignore", "pipe", "pipe"],

@@ -10,7 +10,7 @@ import { classifyFiltering, classifyMapping, natTargets, startNatProbe } from ".
 import { tlsProblem } from "../core/turn-probe.ts";
 import { jointVerdict } from "../core/verdict.ts";
 import { startStunResponder } from "../server/stun.ts";
-import { DENO_PERMISSIONS, ROOT } from "../scripts/peer-process.ts";
+import { ROOT, sourceCommand } from "../scripts/peer-process.ts";
 
 function report(overrides: Partial<EvidenceReport>): EvidenceReport {
   return { connected: false, reason: "", message: "", phase: "ice", candidates: [{ type: "host", count: 1 }, { type: "srflx", count: 1 }], servers: [], pairs: [], ...overrides };
@@ -134,13 +134,10 @@ t.test("a run that ends while the NAT probe still waits reports what is known an
 });
 
 t.test("a NAT probe stopped while its retransmission is due in the same turn of timers ends quietly, on Node and on Deno", async (t) => {
-  const commands = {
-    node: [process.execPath, "--import", "tsx"],
-    deno: [`${ROOT}node_modules/deno/deno`, "run", "--quiet", ...DENO_PERMISSIONS],
-  };
   await Promise.all(
-    Object.entries(commands).map(async ([runtime, [command, ...args]]) => {
-      const run = await promisify(execFile)(command!, [...args, "test/fixtures/nat-probe-stop.ts"], { cwd: ROOT, timeout: 30_000, env: { ...process.env, NO_COLOR: "1" } }).then(
+    (["node", "deno"] as const).map(async (runtime) => {
+      const { command, args } = sourceCommand(runtime, "test/fixtures/nat-probe-stop.ts");
+      const run = await promisify(execFile)(command, args, { cwd: ROOT, timeout: 30_000, env: { ...process.env, NO_COLOR: "1" } }).then(
         ({ stdout }) => ({ code: 0, stdout, stderr: "" }),
         (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: err.code ?? -1, stdout: err.stdout ?? "", stderr: err.stderr ?? "" }),
       );
